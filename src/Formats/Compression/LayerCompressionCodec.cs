@@ -1,0 +1,49 @@
+using System.IO.Compression;
+using Occystrap.Abstractions;
+using Occystrap.Formats.IO;
+using ZstdSharp;
+
+namespace Occystrap.Formats.Compression;
+
+/// <summary>Detects layer compression by magic bytes and opens (de)compressing streams.</summary>
+public static class LayerCompressionCodec
+{
+    /// <summary>gzip <c>1f 8b</c>, zstd <c>28 b5 2f fd</c>, anything else is taken as plain tar.</summary>
+    public static LayerCompression Detect(ReadOnlySpan<byte> head)
+    {
+        if (head.Length >= 2 && head[0] == 0x1F && head[1] == 0x8B) return LayerCompression.Gzip;
+        if (head.Length >= 4 && head[0] == 0x28 && head[1] == 0xB5 && head[2] == 0x2F && head[3] == 0xFD) return LayerCompression.Zstd;
+        return LayerCompression.None;
+    }
+
+    /// <summary>Reads the first bytes of a seekable stream and rewinds it.</summary>
+    public static LayerCompression Detect(Stream seekable)
+    {
+        Span<byte> head = stackalloc byte[4];
+        long start = seekable.Position;
+        int n = seekable.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        seekable.Position = start;
+        return Detect(head[..n]);
+    }
+
+    /// <summary>Wraps <paramref name="stored"/> in the decompressor its compression needs (all gzip members are read).</summary>
+    public static Stream OpenDecompressed(Stream stored, LayerCompression compression) => compression switch
+    {
+        LayerCompression.None => stored,
+        LayerCompression.Gzip => new BufferedStream(new GZipStream(stored, CompressionMode.Decompress), 128 * 1024),
+        LayerCompression.Zstd => new BufferedStream(new DecompressionStream(stored), 128 * 1024),
+        _ => throw new ArgumentOutOfRangeException(nameof(compression)),
+    };
+
+    /// <summary>
+    /// A stream that compresses into <paramref name="destination"/>. Input is fed to the compressor in fixed
+    /// chunks, so the output is the same for the same input however the caller cuts its writes.
+    /// </summary>
+    public static Stream OpenCompressor(Stream destination, LayerCompression compression, bool leaveOpen = true) => compression switch
+    {
+        LayerCompression.None => new FixedChunkWriteStream(destination, 64 * 1024, leaveOpen),
+        LayerCompression.Gzip => new FixedChunkWriteStream(new GZipStream(destination, CompressionLevel.Optimal, leaveOpen)),
+        LayerCompression.Zstd => new FixedChunkWriteStream(new CompressionStream(destination, level: 3, leaveOpen: leaveOpen)),
+        _ => throw new ArgumentOutOfRangeException(nameof(compression)),
+    };
+}

@@ -1,0 +1,96 @@
+using System.Security.Cryptography;
+using Occystrap.Abstractions;
+
+namespace Occystrap.Formats.IO;
+
+/// <summary>
+/// Passes bytes through while hashing them with SHA-256. When an expected digest is given, reaching the
+/// end of the stream with other bytes throws <see cref="DigestMismatchException"/>, so a reader can never
+/// finish with unverified data.
+/// </summary>
+public sealed class HashingReadStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly bool _leaveOpen;
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly Digest? _expected;
+    private readonly string _what;
+    private Digest? _digest;
+
+    public HashingReadStream(Stream inner, Digest? expected = null, string what = "blob", bool leaveOpen = false)
+    {
+        _inner = inner;
+        _expected = expected;
+        _what = what;
+        _leaveOpen = leaveOpen;
+    }
+
+    public long BytesRead { get; private set; }
+
+    /// <summary>The digest of everything read; available once the end was reached.</summary>
+    public Digest Digest => _digest ?? throw new InvalidOperationException($"{_what} was not read to its end");
+
+    public bool Completed => _digest is not null;
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_digest is not null) return 0;
+        int n = _inner.Read(buffer);
+        Account(buffer[..n]);
+        return n;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_digest is not null) return 0;
+        int n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        Account(buffer.Span[..n]);
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private void Account(ReadOnlySpan<byte> data)
+    {
+        if (data.Length > 0)
+        {
+            _hash.AppendData(data);
+            BytesRead += data.Length;
+            return;
+        }
+        var digest = Digest.Sha256(Convert.ToHexStringLower(_hash.GetHashAndReset()));
+        _digest = digest;
+        if (_expected is { } e && e.Algorithm == "sha256" && e != digest)
+            throw new DigestMismatchException(_what, e.ToString(), digest.ToString());
+    }
+
+    /// <summary>Reads whatever is left, so that the digest is final.</summary>
+    public void Drain()
+    {
+        if (_digest is not null) return;
+        CopyTo(Null);
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _hash.Dispose();
+            if (!_leaveOpen) _inner.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,68 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Occystrap.Abstractions;
+
+namespace Occystrap.Host.Cli;
+
+/// <summary>The global options: given before the command (after it works too), each with its environment variable where the reference names one.</summary>
+internal sealed class GlobalOptionSet
+{
+    public Option<bool> Verbose { get; } = new("--verbose") { Description = "Debug logging for occystrap and its plugins", Recursive = true };
+    public Option<bool> Debug { get; } = new("--debug") { Description = "Debug logging for everything, and stack traces on errors", Recursive = true };
+    public Option<string> Os { get; } = new("--os") { Description = "Target operating system", DefaultValueFactory = _ => "linux", Recursive = true, HelpName = "OSNAME" };
+    public Option<string> Architecture { get; } = new("--architecture") { Description = "Target CPU architecture", DefaultValueFactory = _ => "amd64", Recursive = true, HelpName = "ARCH" };
+    public Option<string?> Variant { get; } = new("--variant") { Description = "CPU variant (e.g. v8 for ARM)", Recursive = true, HelpName = "VARIANT" };
+    public Option<string?> Username { get; } = new("--username") { Description = "Registry username [env: OCCYSTRAP_USERNAME]", DefaultValueFactory = _ => Env("OCCYSTRAP_USERNAME"), Recursive = true, HelpName = "USER" };
+    public Option<string?> Password { get; } = new("--password") { Description = "Registry password [env: OCCYSTRAP_PASSWORD]", DefaultValueFactory = _ => Env("OCCYSTRAP_PASSWORD"), Recursive = true, HelpName = "PASS" };
+    public Option<bool> Insecure { get; } = new("--insecure") { Description = "Use HTTP instead of HTTPS for registries", Recursive = true };
+    public Option<string?> Compression { get; } = new("--compression") { Description = "Layer compression for registry output: gzip or zstd [env: OCCYSTRAP_COMPRESSION]", DefaultValueFactory = _ => Env("OCCYSTRAP_COMPRESSION"), Recursive = true, HelpName = "TYPE" };
+    public Option<int> Parallel { get; } = new("--parallel", "-j") { Description = "Parallel layer transfers [env: OCCYSTRAP_PARALLEL]", DefaultValueFactory = ParallelDefault, Recursive = true, HelpName = "N" };
+    public Option<string?> TempDir { get; } = new("--temp-dir") { Description = "Folder for temporary files [env: OCCYSTRAP_TEMP_DIR]", DefaultValueFactory = _ => Env("OCCYSTRAP_TEMP_DIR"), Recursive = true, HelpName = "PATH" };
+    public Option<string?> LayerCache { get; } = new("--layer-cache") { Description = "JSON file for cross-invocation layer caching [env: OCCYSTRAP_LAYER_CACHE]", DefaultValueFactory = _ => Env("OCCYSTRAP_LAYER_CACHE"), Recursive = true, HelpName = "PATH" };
+    public Option<string> OutputFormat { get; } = new("--output-format", "-O") { Description = "Output format for info, check and plugins: text or json", DefaultValueFactory = _ => "text", Recursive = true, HelpName = "FORMAT" };
+    public Option<string[]> PluginsDir { get; } = new("--plugins-dir") { Description = "Another folder of plugins (repeatable; also OCCYSTRAP_PLUGIN_PATH)", Recursive = true, HelpName = "PATH" };
+
+    public GlobalOptionSet()
+    {
+        OutputFormat.AcceptOnlyFromAmong("text", "json");
+        Compression.Validators.Add(r =>
+        {
+            string? v = r.GetValueOrDefault<string?>();
+            if (v is not null && v is not ("gzip" or "zstd")) r.AddError($"--compression takes gzip or zstd, not '{v}'");
+        });
+        Parallel.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1) r.AddError("--parallel takes a whole number of at least 1");
+        });
+    }
+
+    public IEnumerable<Option> All => [Verbose, Debug, Os, Architecture, Variant, Username, Password, Insecure, Compression, Parallel, TempDir, LayerCache, OutputFormat, PluginsDir];
+
+    public GlobalOptions Read(ParseResult r) => new()
+    {
+        Verbose = r.GetValue(Verbose),
+        Debug = r.GetValue(Debug),
+        Os = r.GetValue(Os) ?? "linux",
+        Architecture = r.GetValue(Architecture) ?? "amd64",
+        Variant = r.GetValue(Variant),
+        Username = r.GetValue(Username),
+        Password = r.GetValue(Password),
+        Insecure = r.GetValue(Insecure),
+        Compression = r.GetValue(Compression),
+        Parallel = r.GetValue(Parallel),
+        TempDir = r.GetValue(TempDir) ?? Path.GetTempPath(),
+        LayerCache = r.GetValue(LayerCache),
+        OutputFormat = r.GetValue(OutputFormat) ?? "text",
+    };
+
+    private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+
+    private static int ParallelDefault(ArgumentResult r)
+    {
+        string? v = Env("OCCYSTRAP_PARALLEL");
+        if (v is null) return 4;
+        if (int.TryParse(v, out int n) && n >= 1) return n;
+        r.AddError($"OCCYSTRAP_PARALLEL must be a whole number of at least 1, not '{v}'");
+        return 4;
+    }
+}

@@ -1,0 +1,130 @@
+using System.Globalization;
+using Occystrap.Abstractions;
+
+namespace Occystrap.Host.Plugins;
+
+/// <summary>A parsed <c>scheme://target?k=v</c> URI or <c>name:k=v,...</c> filter spec, options still as text.</summary>
+internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyValuePair<string, string>> Options, string Text)
+{
+    private static readonly Dictionary<string, string> SchemeAliases = new(StringComparer.Ordinal)
+    {
+        ["file"] = "tar",
+        ["directory"] = "dir",
+    };
+
+    /// <summary>
+    /// <c>scheme://rest?k=v&amp;k2=v2</c>; <c>scheme:rest</c> without slashes is accepted too. Values are
+    /// percent-decoded; <c>file</c> means <c>tar</c> and <c>directory</c> means <c>dir</c>.
+    /// </summary>
+    public static PluginSpec ParseUri(string uri)
+    {
+        int sep = uri.IndexOf("://", StringComparison.Ordinal);
+        string scheme, rest;
+        if (sep > 0)
+        {
+            scheme = uri[..sep];
+            rest = uri[(sep + 3)..];
+        }
+        else
+        {
+            int colon = uri.IndexOf(':');
+            if (colon <= 0 || !uri[..colon].All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.'))
+                throw new UsageException($"'{uri}' has no scheme; write it as SCHEME://..., e.g. tar://image.tar or registry://host/name:tag");
+            scheme = uri[..colon];
+            rest = uri[(colon + 1)..];
+        }
+        scheme = scheme.ToLowerInvariant();
+        if (SchemeAliases.TryGetValue(scheme, out var alias)) scheme = alias;
+
+        var options = new List<KeyValuePair<string, string>>();
+        int q = rest.IndexOf('?');
+        if (q >= 0)
+        {
+            foreach (string pair in rest[(q + 1)..].Split('&', StringSplitOptions.RemoveEmptyEntries))
+            {
+                int eq = pair.IndexOf('=');
+                string key = Uri.UnescapeDataString(eq < 0 ? pair : pair[..eq]);
+                string value = eq < 0 ? "true" : Uri.UnescapeDataString(pair[(eq + 1)..]);
+                options.Add(new(key, value));
+            }
+            rest = rest[..q];
+        }
+        return new PluginSpec(scheme, Uri.UnescapeDataString(rest), options, uri);
+    }
+
+    /// <summary>
+    /// <c>name[:k=v[,k=v…]]</c>. A piece without <c>=</c> continues the previous value, so list and
+    /// regex values may hold commas: <c>exclude:pattern=**/.git/**,**/*.pyc</c>.
+    /// </summary>
+    public static PluginSpec ParseFilter(string spec)
+    {
+        string trimmed = spec.Trim();
+        if (trimmed.Length == 0) throw new UsageException("empty filter specification");
+        int colon = trimmed.IndexOf(':');
+        string name = PluginCatalog.NormalizeName(colon < 0 ? trimmed : trimmed[..colon]);
+        var options = new List<KeyValuePair<string, string>>();
+        if (colon >= 0)
+        {
+            foreach (string piece in trimmed[(colon + 1)..].Split(','))
+            {
+                int eq = piece.IndexOf('=');
+                if (eq < 0)
+                {
+                    if (options.Count == 0)
+                        throw new UsageException($"filter '{name}': option '{piece}' has no value (write key=value)");
+                    var last = options[^1];
+                    options[^1] = new(last.Key, last.Value + "," + piece);
+                    continue;
+                }
+                options.Add(new(piece[..eq].Trim(), piece[(eq + 1)..]));
+            }
+        }
+        return new PluginSpec(name, "", options, spec);
+    }
+
+    /// <summary>Checks every option against the plugin's descriptors and converts it to the declared type.</summary>
+    public OptionValues Bind(IPlugin plugin, string role)
+    {
+        var values = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var (key, raw) in Options)
+        {
+            var d = plugin.Options.FirstOrDefault(o => o.Matches(key) || o.Matches(key.Replace('-', '_')))
+                ?? throw new UsageException($"{role} '{Name}' has no option '{key}'"
+                    + (plugin.Options.Count == 0 ? " (it takes none)" : $" (it takes: {string.Join(", ", plugin.Options.Select(o => o.Name))})"));
+            values[d.Name] = Convert(d, raw, role);
+        }
+        foreach (var d in plugin.Options)
+        {
+            if (values.ContainsKey(d.Name)) continue;
+            if (d.Required) throw new UsageException($"{role} '{Name}' needs the option '{d.Name}' ({d.Help})");
+            if (d.Default is not null) values[d.Name] = d.Default;
+        }
+        return new OptionValues(values);
+    }
+
+    private object Convert(OptionDescriptor d, string raw, string role)
+    {
+        string value = d.Type == OptionType.String || d.Type == OptionType.List ? raw : raw.Trim();
+        switch (d.Type)
+        {
+            case OptionType.Bool:
+                return value.ToLowerInvariant() switch
+                {
+                    "true" or "yes" or "1" or "on" => true,
+                    "false" or "no" or "0" or "off" => false,
+                    _ => throw new UsageException($"{role} '{Name}': option '{d.Name}' takes true or false, not '{raw}'"),
+                };
+            case OptionType.Int:
+                return long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out long n)
+                    ? n
+                    : throw new UsageException($"{role} '{Name}': option '{d.Name}' takes a whole number, not '{raw}'");
+            case OptionType.List:
+                var items = value.Split(',').Select(s => s.Trim()).Where(s => s.Length > 0).ToList();
+                if (items.Count == 0) throw new UsageException($"{role} '{Name}': option '{d.Name}' is empty");
+                return (IReadOnlyList<string>)items;
+            default:
+                if (value.Length == 0) throw new UsageException($"{role} '{Name}': option '{d.Name}' is empty");
+                return value;
+        }
+    }
+}

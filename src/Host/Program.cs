@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Occystrap.Abstractions;
+using Occystrap.Host.Cli;
+
+namespace Occystrap.Host;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var globals = new GlobalOptionSet();
+        var root = CommandTree.Build(globals, RunAsync);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) Console.Error.WriteLine($"occystrap: error: {error.Message}");
+            Console.Error.WriteLine("occystrap: run 'occystrap --help' for usage");
+            return 2;
+        }
+        return await parse.InvokeAsync().ConfigureAwait(false);
+
+        async Task<int> RunAsync(ParseResult result, Func<App, CancellationToken, Task<int>> work)
+        {
+            using var app = new App(globals, result);
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                e.Cancel = true;
+                cancel.Cancel();
+            };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                return await work(app, cancel.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                app.Progress.Dispose();
+                return Report(e, app.Globals.Debug);
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+        }
+    }
+
+    /// <summary>One line on stderr and the exit code: 2 for usage errors, 130 for an interrupt, 1 otherwise.</summary>
+    internal static int Report(Exception e, bool debug)
+    {
+        if (e is AggregateException { InnerExceptions.Count: 1 } agg) e = agg.InnerExceptions[0];
+        (string message, int code) = e switch
+        {
+            UsageException => (e.Message, 2),
+            OccystrapException => (e.Message, 1),
+            OperationCanceledException => ("interrupted", 130),
+            IOException or UnauthorizedAccessException => (e.Message, 1),
+            System.IO.InvalidDataException => ($"corrupt compressed data: {e.Message}", 1),
+            _ => ($"internal error: {e.GetType().Name}: {e.Message}", 1),
+        };
+        Console.Error.WriteLine($"occystrap: error: {OneLine(message)}");
+        if (debug) Console.Error.WriteLine(e.ToString());
+        return code;
+    }
+
+    private static string OneLine(string s) => s.ReplaceLineEndings(" ");
+}
