@@ -173,7 +173,7 @@ public sealed class TarArchiveReader : IDisposable
             signed += (sbyte)b;
         }
         if (stored != unsigned && stored != signed)
-            throw Bad($"bad tar header checksum at offset {offset}: this is not a tar archive, or it is corrupt");
+            throw Bad($"the {Description} is not a tar archive, or it is corrupt: bad header checksum at offset {offset}");
     }
 
     private byte[] ReadSmall(long size, string what)
@@ -299,7 +299,7 @@ public sealed class TarArchiveReader : IDisposable
                 if (started) break;
                 continue;
             }
-            if (b is < (byte)'0' or > (byte)'7') throw Bad($"invalid {what} field in a tar header at offset {_position - Block}");
+            if (b is < (byte)'0' or > (byte)'7') throw Bad($"the {Description} is not a tar archive, or it is corrupt: invalid {what} field in the header at offset {_position - Block}");
             started = true;
             result = (result << 3) | (long)(b - '0');
         }
