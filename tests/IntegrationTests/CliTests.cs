@@ -1,0 +1,155 @@
+using System.Text.Json.Nodes;
+using Occystrap.Formats.Archives;
+using Occystrap.Formats.Tar;
+using static Occystrap.IntegrationTests.Tooling;
+
+namespace Occystrap.IntegrationTests;
+
+public sealed class CliTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void The_main_job_copies_the_sample_image_into_an_archive_skopeo_reads()
+    {
+        var r = Occy("process", $"tar://{SampleImage}", $"tar://{_dir["out.tar"]}");
+        r.Code.Should().Be(0, r.ToString());
+        r.Stderr.Should().Contain("Summary: 2 layers");
+        var inspected = JsonNode.Parse(Must("skopeo", "inspect", $"docker-archive:{_dir["out.tar"]}"))!;
+        var expected = DockerArchiveImage.Open(SampleImage, null).Layers.Select(l => l.DiffId.ToString());
+        inspected["Layers"]!.AsArray().Select(n => n!.GetValue<string>()).Should().Equal(expected);
+        _dir.Files.Should().Equal("out.tar");
+    }
+
+    public static TheoryData<string[], int, string> BadInput => new()
+    {
+        { ["process", "tar://{dir}/missing.tar", "tar://{dir}/out.tar"], 1, "*missing.tar: no such file" },
+        { ["process", "tar://{dir}/notatar.tar", "tar://{dir}/out.tar"], 1, "*is not a tar archive*" },
+        { ["process", "tar://{dir}/truncated.tar", "tar://{dir}/out.tar"], 1, "*truncated*" },
+        { ["process", "nosuch://x", "tar://{dir}/out.tar"], 2, "*unknown input scheme 'nosuch'*" },
+        { ["process", "tar://{sample}", "nosuch://x"], 2, "*unknown output scheme 'nosuch'*" },
+        { ["process", "tar://{sample}", "tar://{dir}/out.tar", "-f", "no-such-filter"], 2, "*unknown filter 'no-such-filter'*" },
+        { ["process", "tar://{sample}", "tar://{dir}/out.tar?colour=blue"], 2, "*output 'tar' has no option 'colour'*" },
+        { ["process", "tar://{sample}", "tar://{dir}/no/such/folder/out.tar"], 1, "*does not exist*" },
+        { ["--parallel", "zero", "process", "tar://{sample}", "tar://{dir}/out.tar"], 2, "*zero*" },
+        { ["process", "tar://{sample}"], 2, "*Required argument missing*" },
+        { ["no-such-command"], 2, "*no-such-command*" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadInput))]
+    public void Bad_input_gives_one_line_an_exit_code_and_no_partial_output(string[] args, int code, string message)
+    {
+        File.WriteAllText(_dir["notatar.tar"], new string('x', 2048));
+        byte[] sample = File.ReadAllBytes(SampleImage);
+        File.WriteAllBytes(_dir["truncated.tar"], sample[..(sample.Length - 5000)]);
+        var before = _dir.Files.ToList();
+
+        var r = Occy(args.Select(a => a.Replace("{dir}", _dir.Path).Replace("{sample}", SampleImage)).ToArray());
+        r.Code.Should().Be(code, r.ToString());
+        var errors = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.Contains("error:")).ToList();
+        errors.Should().NotBeEmpty(r.ToString());
+        errors.Should().Contain(l => System.IO.Enumeration.FileSystemName.MatchesSimpleExpression(message, l), r.ToString());
+        r.Stderr.Should().NotContain("   at ", "no stack trace without --debug");
+        _dir.Files.Should().Equal(before, "nothing partial is left behind");
+    }
+
+    [Fact]
+    public void Debug_adds_the_stack_trace()
+    {
+        var r = Occy("--debug", "process", $"tar://{_dir["missing.tar"]}", $"tar://{_dir["out.tar"]}");
+        r.Code.Should().Be(1);
+        r.Stderr.Should().Contain("   at ");
+    }
+
+    [Fact]
+    public void Plugins_lists_every_scheme_and_filter_with_options_and_assembly()
+    {
+        var text = Occy("plugins");
+        text.Code.Should().Be(0, text.ToString());
+        text.Stdout.Should().Contain("Input schemes:").And.Contain("Output schemes:").And.Contain("Filters:")
+            .And.Contain("Occystrap.Inputs.Tarball.dll").And.Contain("name (string)");
+
+        var json = JsonNode.Parse(Occy("-O", "json", "plugins").Stdout)!;
+        var input = json["inputs"]!.AsArray().Single(p => p!["name"]!.GetValue<string>() == "tar")!;
+        input["assembly"]!.GetValue<string>().Should().EndWith("plugins/Occystrap.Inputs.Tarball/Occystrap.Inputs.Tarball.dll");
+        input["options"]!.AsArray().Select(o => o!["name"]!.GetValue<string>()).Should().Contain("image");
+        json["outputs"]!.AsArray().Select(p => p!["name"]!.GetValue<string>()).Should().Contain("tar");
+    }
+
+    [Fact]
+    public void A_third_party_plugin_dropped_into_a_plugin_folder_is_listed_and_used()
+    {
+        var env = new Dictionary<string, string?> { ["OCCYSTRAP_PLUGIN_PATH"] = SamplePlugins };
+        var list = OccyWith(env, "-O", "json", "plugins");
+        var filter = JsonNode.Parse(list.Stdout)!["filters"]!.AsArray().Single(p => p!["name"]!.GetValue<string>() == "set-owner")!;
+        filter["assembly"]!.GetValue<string>().Should().Be(Path.Combine(SamplePlugins, "Occystrap.Samples.SetOwner", "Occystrap.Samples.SetOwner.dll"));
+
+        var r = OccyWith(env, "process", $"tar://{SampleImage}", $"tar://{_dir["owned.tar"]}", "-f", "set-owner:uid=4242,gid=4343");
+        r.Code.Should().Be(0, r.ToString());
+        var owners = new HashSet<(long, long)>();
+        var image = DockerArchiveImage.Open(_dir["owned.tar"], null);
+        foreach (var layer in image.Layers)
+        {
+            using var reader = new TarArchiveReader(layer.OpenAsync(default).Result);
+            while (reader.Next() is { } e) owners.Add((e.Entry.Uid, e.Entry.Gid));
+        }
+        owners.Should().Equal((4242L, 4343L));
+        // The config names the rewritten layers.
+        Must("skopeo", "inspect", $"docker-archive:{_dir["owned.tar"]}").Should().Contain(image.Layers[0].DiffId.ToString());
+    }
+
+    [Fact]
+    public void The_plugins_dir_option_adds_a_folder_too()
+    {
+        var r = Occy("--plugins-dir", SamplePlugins, "plugins");
+        r.Stdout.Should().Contain("set-owner");
+    }
+
+    [Fact]
+    public void Two_plugins_claiming_one_name_is_an_error_naming_both()
+    {
+        foreach (string copy in new[] { "a", "b" })
+            CopyDir(Path.Combine(SamplePlugins, "Occystrap.Samples.SetOwner"), Path.Combine(_dir[copy], "Occystrap.Samples.SetOwner"));
+        var r = OccyWith(new Dictionary<string, string?> { ["OCCYSTRAP_PLUGIN_PATH"] = $"{_dir["a"]}:{_dir["b"]}" }, "plugins");
+        r.Code.Should().Be(1, r.ToString());
+        r.Stderr.Should().Contain("'set-owner' is claimed by two plugins")
+            .And.Contain(_dir["a"]).And.Contain(_dir["b"]);
+    }
+
+    [Fact]
+    public void A_plugin_that_fails_to_load_is_named_in_a_warning_and_the_rest_still_work()
+    {
+        Directory.CreateDirectory(_dir["bad/Broken"]);
+        File.WriteAllText(_dir["bad/Broken/Broken.dll"], "not an assembly");
+        var r = OccyWith(new Dictionary<string, string?> { ["OCCYSTRAP_PLUGIN_PATH"] = _dir["bad"] },
+            "process", $"tar://{SampleImage}", $"tar://{_dir["out.tar"]}");
+        r.Code.Should().Be(0, r.ToString());
+        r.Stderr.Should().Contain("warning: plugin").And.Contain("Broken.dll");
+        File.Exists(_dir["out.tar"]).Should().BeTrue();
+    }
+
+    [Fact]
+    public void Legacy_commands_say_what_they_run()
+    {
+        var r = Occy("docker-to-tarfile", "busybox", "latest", _dir["x.tar"], "--normalize-timestamps", "--timestamp", "5");
+        r.Stderr.Should().Contain("'docker-to-tarfile' is deprecated; it runs: occystrap process docker://busybox:latest tar://" + _dir["x.tar"] + " -f normalize-timestamps:ts=5");
+    }
+
+    [Fact]
+    public void Help_describes_every_command()
+    {
+        var r = Occy("--help");
+        r.Code.Should().Be(0);
+        r.Stdout.Should().Contain("process").And.Contain("search").And.Contain("plugins").And.Contain("--layer-cache");
+        Occy("process", "--help").Stdout.Should().Contain("--filter");
+    }
+
+    private static void CopyDir(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (string f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)));
+    }
+}
