@@ -57,6 +57,29 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Normalize_and_exclude_give_byte_identical_output_in_two_separate_processes()
+    {
+        string[] Args(string output) =>
+            ["process", $"tar://{SampleImage}", $"tar://{output}", "-f", "exclude:pattern=**/greeting,etc/hostname", "-f", "normalize-timestamps:ts=1609459200"];
+        Occy(Args(_dir["a.tar"])).Code.Should().Be(0);
+        var second = Occy(Args(_dir["b.tar"]));
+        second.Code.Should().Be(0, second.ToString());
+        File.ReadAllBytes(_dir["a.tar"]).Should().Equal(File.ReadAllBytes(_dir["b.tar"]));
+
+        var names = new List<string>();
+        foreach (var layer in DockerArchiveImage.Open(_dir["a.tar"], null).Layers)
+        {
+            using var reader = new TarArchiveReader(layer.OpenAsync(default).Result);
+            while (reader.Next() is { } e)
+            {
+                names.Add(e.Entry.Path);
+                e.Entry.ModificationTime.ToUnixTimeSeconds().Should().Be(1609459200);
+            }
+        }
+        names.Should().Contain("usr/share/sample/hello.txt").And.NotContain("usr/share/sample/greeting").And.NotContain("etc/hostname");
+    }
+
+    [Fact]
     public void Debug_adds_the_stack_trace()
     {
         var r = Occy("--debug", "process", $"tar://{_dir["missing.tar"]}", $"tar://{_dir["out.tar"]}");

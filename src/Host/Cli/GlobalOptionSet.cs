@@ -27,12 +27,14 @@ internal sealed class GlobalOptionSet
         OutputFormat.AcceptOnlyFromAmong("text", "json");
         Compression.Validators.Add(r =>
         {
-            string? v = r.GetValueOrDefault<string?>();
+            string? v = r.Tokens.Count > 0 ? r.Tokens[^1].Value : Env("OCCYSTRAP_COMPRESSION");
             if (v is not null && v is not ("gzip" or "zstd")) r.AddError($"--compression takes gzip or zstd, not '{v}'");
         });
         Parallel.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() < 1) r.AddError("--parallel takes a whole number of at least 1");
+            // An unparsable value is already reported by the parser; only the range is checked here.
+            if (r.Tokens.Count > 0 && int.TryParse(r.Tokens[^1].Value, out int n) && n < 1)
+                r.AddError("--parallel takes a whole number of at least 1");
         });
     }
 
