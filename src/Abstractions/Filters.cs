@@ -42,4 +42,10 @@ public interface ILayerEntryFilter
 
     /// <summary>Called after the layer's last entry.</summary>
     void Complete() { }
+
+    /// <summary>
+    /// False for a filter that only looks (it must not change or drop entries): when every filter on a
+    /// layer only looks, the layer passes on byte for byte with its digest unchanged.
+    /// </summary>
+    bool ChangesEntries => true;
 }

@@ -79,6 +79,68 @@ public sealed class CliTests : IDisposable
         names.Should().Contain("usr/share/sample/hello.txt").And.NotContain("usr/share/sample/greeting").And.NotContain("etc/hostname");
     }
 
+    private static List<string> Layers(string archive) => DockerArchiveImage.Open(archive, null).Layers.Select(l => l.DiffId.Hex).ToList();
+
+    [Fact]
+    public void Search_prints_matches_per_layer_and_script_friendly_lines()
+    {
+        var ids = Layers(SampleImage);
+        var r = Occy("search", $"tar://{SampleImage}", "*.txt");
+        r.Code.Should().Be(0, r.ToString());
+        r.Stdout.Should().Be(
+            $"Layer: {ids[0]}\n  usr/share/sample/hello.txt (file, 39 bytes)\n\n" +
+            $"Layer: {ids[1]}\n  usr/share/sample/extra.txt (file, 27 bytes)\n\n" +
+            "Found 2 matches in 2 layers.\n");
+
+        var s = Occy("search", "--regex", "--script-friendly", $"tar://{SampleImage}", "sample/gr.*ing$");
+        s.Stdout.Should().Be($"localhost/occystrap/sample:latest:{ids[0]}:usr/share/sample/greeting\n");
+        Occy("search", $"tar://{SampleImage}", "nothing-like-this").Stdout.Should().Be("No matches found.\n");
+        Occy("search", "--regex", $"tar://{SampleImage}", "(unclosed").Code.Should().Be(2);
+    }
+
+    [Fact]
+    public void Search_as_a_filter_passes_the_image_on_byte_for_byte()
+    {
+        Occy("process", $"tar://{SampleImage}", $"tar://{_dir["plain.tar"]}").Code.Should().Be(0);
+        var r = Occy("process", $"tar://{SampleImage}", $"tar://{_dir["searched.tar"]}", "-f", "search:pattern=**/hello.txt");
+        r.Code.Should().Be(0, r.ToString());
+        r.Stdout.Should().Contain("usr/share/sample/hello.txt (file, 39 bytes)");
+        File.ReadAllBytes(_dir["searched.tar"]).Should().Equal(File.ReadAllBytes(_dir["plain.tar"]));
+    }
+
+    [Fact]
+    public void Inspect_between_filters_records_the_digests_the_image_has_at_that_point()
+    {
+        string jsonl = _dir["inspect.jsonl"];
+        var r = Occy("process", $"tar://{SampleImage}", $"tar://{_dir["out.tar"]}",
+            "-f", $"inspect:file={jsonl}", "-f", "normalize-timestamps", "-f", $"inspect:file={jsonl}", "-f", "exclude:pattern=etc/hostname", "-f", $"inspect:file={jsonl}");
+        r.Code.Should().Be(0, r.ToString());
+        var records = File.ReadAllLines(jsonl).Select(l => JsonNode.Parse(l)!).ToList();
+        records.Should().HaveCount(3);
+        List<string> Ids(JsonNode record) => record["layers"]!.AsArray().Reverse().Select(l => l!["Id"]!.GetValue<string>()["sha256:".Length..]).ToList();
+        Ids(records[0]).Should().Equal(Layers(SampleImage));
+        Ids(records[1]).Should().NotIntersectWith(Layers(SampleImage)).And.NotBeEquivalentTo(Ids(records[2]));
+        Ids(records[2]).Should().Equal(Layers(_dir["out.tar"]));
+        records[0]["name"]!.GetValue<string>().Should().Be("localhost/occystrap/sample:latest");
+        records[0]["layers"]![0]!["Tags"]![0]!.GetValue<string>().Should().Be("localhost/occystrap/sample:latest");
+        records[0]["layers"]![1]!["CreatedBy"]!.GetValue<string>().Should().Be("sample rootfs");
+        var sizes = DockerArchiveImage.Open(_dir["out.tar"], null).Layers.Select(l => l.StoredSize).Reverse();
+        records[2]["layers"]!.AsArray().Select(l => (long?)l!["Size"]!.GetValue<long>()).Should().Equal(sizes);
+    }
+
+    [Fact]
+    public void Several_processes_append_to_one_inspect_file_safely()
+    {
+        string jsonl = _dir["shared.jsonl"];
+        var runs = Enumerable.Range(0, 4).Select(n => Task.Run(() =>
+            Occy("process", $"tar://{SampleImage}", $"tar://{_dir[$"o{n}.tar"]}", "-f", $"inspect:file={jsonl}"))).ToArray();
+        Task.WaitAll(runs);
+        runs.Should().AllSatisfy(t => t.Result.Code.Should().Be(0));
+        var lines = File.ReadAllLines(jsonl);
+        lines.Should().HaveCount(4);
+        lines.Should().AllSatisfy(l => JsonNode.Parse(l)!["layers"]!.AsArray().Should().HaveCount(2));
+    }
+
     [Fact]
     public void Debug_adds_the_stack_trace()
     {

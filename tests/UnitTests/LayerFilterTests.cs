@@ -24,6 +24,8 @@ public sealed class LayerFilterTests : IDisposable
             ln app/main.pyc lib/link-to-pyc
             touch gone/.wh.old.pyc gone/.wh.old.txt app/.wh..wh..opq
             mkfifo lib/fifo
+            mknod lib/null c 1 3
+            ln -s keep.so lib/keep-symlink.so
             setfattr -n user.occy -v 0x80ff lib/keep.so
             find . -mindepth 1 | LC_ALL=C sort > ../list
             tar --format=pax --xattrs --xattrs-include='*' --numeric-owner --no-recursion -T ../list -cf ../layer.tar
@@ -32,11 +34,18 @@ public sealed class LayerFilterTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private string Apply(string spec, IFilterPlugin plugin, string output)
+    private string Apply(string spec, IFilterPlugin plugin, string output) => Apply(Create(spec, plugin), output);
+
+    private static IImageFilter Create(string spec, IFilterPlugin plugin)
     {
         var parsed = PluginSpec.ParseFilter(spec);
         var invocation = new PluginInvocation("", parsed.Bind(plugin, "filter"), new GlobalOptions(), NullLogger.Instance, NullProgressReporter.Instance);
-        var filter = plugin.Create(invocation).ForLayer(new LayerInfo(ImageName.Unnamed, 0, 1, default))!;
+        return plugin.Create(invocation);
+    }
+
+    private string Apply(IImageFilter imageFilter, string output)
+    {
+        var filter = imageFilter.ForLayer(new LayerInfo(ImageName.Unnamed, 0, 1, default))!;
         using var input = File.OpenRead(_dir["layer.tar"]);
         using var rewrite = new TarRewriteStream(input, [filter]);
         using (var o = File.Create(_dir[output])) rewrite.CopyTo(o);
@@ -52,7 +61,7 @@ public sealed class LayerFilterTests : IDisposable
         string output = Apply("exclude:pattern=**/.git/**,**/__pycache__/**,*.pyc", new ExcludeFilter(), "x.tar");
         Names(output).Should().BeEquivalentTo(
             "./app", "./app/main.py", "./app/.wh..wh..opq", "./gone", "./gone/.wh.old.txt",
-            "./lib", "./lib/keep.so", "./lib/keep-link.so", "./lib/fifo", "./.gitconfig");
+            "./lib", "./lib/keep.so", "./lib/keep-link.so", "./lib/keep-symlink.so", "./lib/fifo", "./lib/null", "./.gitconfig");
         // What stays is unchanged, as GNU tar lists it.
         string Listing(string tar) => Shell.Run($"tar --xattrs --xattrs-include='*' --numeric-owner --full-time -tvvf {tar} | grep -e keep -e fifo -e 'main.py$'");
         Listing(output).Should().Be(Listing(_dir["layer.tar"]));
@@ -82,6 +91,38 @@ public sealed class LayerFilterTests : IDisposable
         {
             Environment.SetEnvironmentVariable("SOURCE_DATE_EPOCH", null);
         }
+    }
+
+    [Fact]
+    public async Task Search_lists_every_entry_type_and_leaves_the_layer_byte_for_byte()
+    {
+        var output = new StringWriter();
+        var original = Console.Out;
+        Console.SetOut(output);
+        try
+        {
+            var filter = Create("search:pattern=lib/**", new Occystrap.Filters.Search.SearchFilter());
+            string searched = Apply(filter, "s.tar");
+            File.ReadAllBytes(searched).Should().Equal(File.ReadAllBytes(_dir["layer.tar"]));
+            await filter.EndAsync(new ImageResult(ImageName.Parse("test/img:1"), "{}"u8.ToArray(),
+                [new LayerResult(0, Digest.Sha256(new string('a', 64)), 0)], null), default);
+        }
+        finally
+        {
+            Console.SetOut(original);
+        }
+        output.ToString().Split('\n').Select(l => l.TrimEnd()).Should().Contain(
+        [
+            "Layer: " + new string('a', 64),
+            "  ./lib/keep-link.so (file, 4 bytes)",
+            "  ./lib/keep.so -> ./lib/keep-link.so (hardlink)",
+            "  ./lib/keep-symlink.so -> keep.so (symlink)",
+            "  ./lib/fifo (fifo)",
+            "  ./lib/null (character device)",
+            "  ./lib/ (directory)",
+            "  ./lib/link-to-pyc -> ./app/main.pyc (hardlink)",
+            "Found 7 matches in 1 layer.",
+        ]);
     }
 
     [Theory]

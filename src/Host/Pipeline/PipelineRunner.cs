@@ -14,92 +14,138 @@ internal sealed record PipelineSummary(int Layers, long Bytes, TimeSpan Elapsed,
 /// <summary>
 /// Streams one image from a source through the filters into a sink. A layer that no filter wants to
 /// see is copied as stored (compressed, if the sink takes that) or decompressed once; a layer some
-/// filter wants is rewritten in one tar pass shared by all filters. Every byte read is verified
-/// against the digest that names it.
+/// filter wants is read in one tar pass shared by all filters, rewritten only if some filter changes
+/// entries. Every byte read is verified against the digest that names it.
 /// </summary>
 internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 {
     public async Task<PipelineSummary> RunAsync(IImageSource source, IReadOnlyList<IImageFilter> filters, IImageSink sink, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var config = source.Config;
-        foreach (var f in filters) await f.BeginAsync(source.Name, config, ct).ConfigureAwait(false);
+        foreach (var f in filters) await f.BeginAsync(source.Name, source.Config, ct).ConfigureAwait(false);
 
         var layers = source.Layers;
         var results = new LayerResult[layers.Count];
+        // stageResults[p][i]: layer i as filter p receives it, for filters that observe layers.
+        var stageResults = filters.Select(f => f.ObservesLayers ? new LayerResult[layers.Count] : null).ToArray();
         var passthroughDone = new Dictionary<(Digest, LayerCompression), LayerResult>();
         long bytes = 0;
         int rewritten = 0, copied = 0;
         for (int i = 0; i < layers.Count; i++)
         {
+            ct.ThrowIfCancellationRequested();
             var layer = layers[i];
             var info = new LayerInfo(source.Name, i, layers.Count, layer.DiffId);
-            var entryFilters = filters.Select(f => f.ForLayer(info)).OfType<ILayerEntryFilter>().ToList();
-            bool compressed = entryFilters.Count == 0 && sink.AcceptsCompressedLayers && layer.Compression != LayerCompression.None;
+            var (stages, taps) = BuildStages(filters, info);
+            bool looked = stages.Count > taps.Count;
+            bool compressed = !looked && sink.AcceptsCompressedLayers && layer.Compression != LayerCompression.None;
             var form = compressed ? layer.Compression : LayerCompression.None;
 
-            if (entryFilters.Count == 0 && passthroughDone.TryGetValue((layer.DiffId, form), out var earlier))
+            LayerResult original;
+            if (!looked && passthroughDone.TryGetValue((layer.DiffId, form), out var earlier))
             {
                 results[i] = earlier with { Index = i };
-                continue;
-            }
-
-            string label = $"layer {i + 1}/{layers.Count} {layer.DiffId.Short}";
-            using var task = progress.Start(label, layer.StoredSize);
-            Stream stored = new ProgressReadStream(await layer.OpenAsync(ct).ConfigureAwait(false), task);
-            // Compressed bytes are checked against the blob digest; plain tar bytes against the diff_id below.
-            HashingReadStream? storedHash = compressed || (layer.Compression != LayerCompression.None && layer.BlobDigest is not null)
-                ? new HashingReadStream(stored, layer.BlobDigest, $"{label} of {source.Name}")
-                : null;
-            stored = storedHash ?? stored;
-            LayerResult result;
-            if (compressed)
-            {
-                var content = new LayerContent(i, storedHash!, layer.Compression, layer.MediaType, layer.DiffId, layer.StoredSize,
-                    () => new LayerResult(i, layer.DiffId, null, storedHash!.Digest, storedHash.BytesRead, layer.MediaType));
-                await sink.WriteLayerAsync(content, ct).ConfigureAwait(false);
-                result = content.GetResult();
-                copied++;
+                original = results[i];
             }
             else
             {
-                var tar = new HashingReadStream(LayerCompressionCodec.OpenDecompressed(stored, layer.Compression), layer.DiffId, $"{label} of {source.Name}");
-                TarRewriteStream? rewrite = entryFilters.Count > 0 ? new TarRewriteStream(tar, entryFilters, $"{label} of {source.Name}") : null;
-                // Unchanged, the verified input hash is the diff_id; rewritten, the output is hashed as it streams.
-                await using var hashed = rewrite is null ? tar : new HashingReadStream(rewrite);
-                var content = new LayerContent(i, hashed, LayerCompression.None, null, rewrite is null ? layer.DiffId : null,
-                    rewrite is null && layer.Compression == LayerCompression.None ? layer.StoredSize : null,
-                    () => new LayerResult(i, hashed.Digest, hashed.BytesRead));
-                await sink.WriteLayerAsync(content, ct).ConfigureAwait(false);
-                hashed.Drain();
-                storedHash?.Drain();
-                result = content.GetResult();
-                if (rewrite is not null)
-                {
-                    rewritten++;
-                    if (rewrite.Dropped > 0) log.LogInformation("{Layer}: dropped {Count} entries", label, rewrite.Dropped);
-                }
+                (results[i], original) = await WriteLayerAsync(source, layer, stages, compressed, sink, ct).ConfigureAwait(false);
+                bytes += results[i].BlobSize ?? results[i].Size ?? 0;
+                if (results[i].DiffId != layer.DiffId) rewritten++;
                 else copied++;
+                if (!looked) passthroughDone[(layer.DiffId, form)] = results[i];
             }
-            bytes += result.BlobSize ?? result.Size ?? 0;
-            results[i] = result;
-            if (entryFilters.Count == 0) passthroughDone[(layer.DiffId, form)] = result;
-            log.LogDebug("{Layer}: written as {DiffId}", label, result.DiffId);
+            for (int p = 0; p < filters.Count; p++)
+                if (stageResults[p] is { } stage)
+                    stage[i] = taps.TryGetValue(p, out var tap) ? new LayerResult(i, tap.Digest, tap.Size) : original;
         }
 
-        config = ImageConfig.WithDiffIds(config, results.Select(r => r.DiffId).ToList());
-        if (!config.Equals(source.Config))
-            log.LogInformation("updated the config's diff_ids ({Changed} of {Count} layers changed)",
-                results.Where((r, i) => r.DiffId != layers[i].DiffId).Count(), layers.Count);
-        foreach (var f in filters)
-            config = await f.EndAsync(new ImageResult(source.Name, config, results, source.ManifestMediaType), ct).ConfigureAwait(false);
+        // The config flows through the filters in order; each observer sees the diff_ids of its place.
+        var config = source.Config;
+        for (int p = 0; p < filters.Count; p++)
+        {
+            var at = stageResults[p] ?? results;
+            var view = ImageConfig.WithDiffIds(config, at.Select(r => r.DiffId).ToList());
+            config = await filters[p].EndAsync(new ImageResult(source.Name, view, at, source.ManifestMediaType), ct).ConfigureAwait(false);
+        }
+        var finalConfig = ImageConfig.WithDiffIds(config, results.Select(r => r.DiffId).ToList());
+        if (rewritten > 0)
+            log.LogInformation("updated the config's diff_ids ({Changed} of {Count} layers changed)", rewritten, layers.Count);
 
-        // A filter may have changed the config: it must still name the layers that are written.
-        var finalIds = ImageConfig.DiffIds(config, "the filtered image config");
-        if (!finalIds.SequenceEqual(results.Select(r => r.DiffId)))
-            throw new OccystrapException("a filter changed the config's rootfs.diff_ids so that they no longer match the layers");
-
-        await sink.CommitAsync(new ImageResult(source.Name, config, results, source.ManifestMediaType), ct).ConfigureAwait(false);
+        await sink.CommitAsync(new ImageResult(source.Name, finalConfig, results, source.ManifestMediaType), ct).ConfigureAwait(false);
         return new PipelineSummary(layers.Count, bytes, clock.Elapsed, rewritten, copied);
+    }
+
+    /// <summary>
+    /// The layer's chain: each filter's entry work, and a tap before each observer that stands after a
+    /// filter that changes entries (before that, the layer is still the original).
+    /// </summary>
+    private static (List<LayerStage> Stages, Dictionary<int, LayerStage.Tap> Taps) BuildStages(IReadOnlyList<IImageFilter> filters, LayerInfo info)
+    {
+        var stages = new List<LayerStage>();
+        var taps = new Dictionary<int, LayerStage.Tap>();
+        bool changed = false;
+        for (int p = 0; p < filters.Count; p++)
+        {
+            if (filters[p].ObservesLayers && changed)
+            {
+                var tap = new LayerStage.Tap(p);
+                taps[p] = tap;
+                stages.Add(tap);
+            }
+            if (filters[p].ForLayer(info) is { } entryFilter)
+            {
+                stages.Add(LayerStage.Of(entryFilter));
+                changed |= entryFilter.ChangesEntries;
+            }
+        }
+        if (!changed)
+        {
+            stages.RemoveAll(s => s is LayerStage.Tap);
+            taps.Clear();
+        }
+        return (stages, taps);
+    }
+
+    /// <returns>The layer as written, and the layer as it was read (its original digest and size).</returns>
+    private async Task<(LayerResult Written, LayerResult Original)> WriteLayerAsync(
+        IImageSource source, ISourceLayer layer, List<LayerStage> stages, bool compressed, IImageSink sink, CancellationToken ct)
+    {
+        int i = layer.Index;
+        string label = $"layer {i + 1}/{source.Layers.Count} {layer.DiffId.Short}";
+        string what = $"{label} of {source.Name}";
+        using var task = progress.Start(label, layer.StoredSize);
+        Stream stored = new ProgressReadStream(await layer.OpenAsync(ct).ConfigureAwait(false), task);
+        // Compressed bytes are checked against the blob digest; plain tar bytes against the diff_id below.
+        HashingReadStream? storedHash = compressed || (layer.Compression != LayerCompression.None && layer.BlobDigest is not null)
+            ? new HashingReadStream(stored, layer.BlobDigest, what)
+            : null;
+        stored = storedHash ?? stored;
+
+        if (compressed)
+        {
+            await using var blob = storedHash!;
+            var content = new LayerContent(i, blob, layer.Compression, layer.MediaType, layer.DiffId, layer.StoredSize,
+                () => new LayerResult(i, layer.DiffId, null, blob.Digest, blob.BytesRead, layer.MediaType));
+            await sink.WriteLayerAsync(content, ct).ConfigureAwait(false);
+            blob.Drain();
+            var r = content.GetResult();
+            return (r, r);
+        }
+
+        var tar = new HashingReadStream(LayerCompressionCodec.OpenDecompressed(stored, layer.Compression), layer.DiffId, what);
+        var pass = stages.Count > 0 ? new TarRewriteStream(tar, stages, what) : null;
+        bool same = pass is null || pass.PreservesBytes;
+        // Unchanged, the verified input hash is the diff_id; rewritten, the output is hashed as it streams.
+        await using var output = same ? (Stream)(pass ?? (Stream)tar) : new HashingReadStream(pass!);
+        var content2 = new LayerContent(i, output, LayerCompression.None, null, same ? layer.DiffId : null,
+            same && layer.Compression == LayerCompression.None ? layer.StoredSize : null,
+            () => same ? new LayerResult(i, tar.Digest, tar.BytesRead) : new LayerResult(i, ((HashingReadStream)output).Digest, ((HashingReadStream)output).BytesRead));
+        await sink.WriteLayerAsync(content2, ct).ConfigureAwait(false);
+        output.CopyTo(Stream.Null);
+        storedHash?.Drain();
+        if (pass is { Dropped: > 0 }) log.LogInformation("{Layer}: dropped {Count} entries", label, pass.Dropped);
+        log.LogDebug("{Layer}: written as {DiffId}", label, content2.GetResult().DiffId);
+        return (content2.GetResult(), new LayerResult(i, tar.Digest, tar.BytesRead));
     }
 }
