@@ -13,34 +13,24 @@ public static class Program
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var error in parse.Errors) Console.Error.WriteLine($"occystrap: error: {error.Message}");
+            foreach (var error in parse.Errors) Console.Error.WriteLine($"occystrap: error: {OneLine(error.Message)}");
             Console.Error.WriteLine("occystrap: run 'occystrap --help' for usage");
             return 2;
         }
-        return await parse.InvokeAsync().ConfigureAwait(false);
+        // Ctrl+C and SIGTERM cancel the token; the run then removes partial output before it exits.
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30) }).ConfigureAwait(false);
 
-        async Task<int> RunAsync(ParseResult result, Func<App, CancellationToken, Task<int>> work)
+        async Task<int> RunAsync(ParseResult result, CancellationToken cancellation, Func<App, CancellationToken, Task<int>> work)
         {
             using var app = new App(globals, result);
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                e.Cancel = true;
-                cancel.Cancel();
-            };
-            Console.CancelKeyPress += onCancel;
             try
             {
-                return await work(app, cancel.Token).ConfigureAwait(false);
+                return await work(app, cancellation).ConfigureAwait(false);
             }
             catch (Exception e)
             {
                 app.Progress.Dispose();
                 return Report(e, app.Globals.Debug);
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
             }
         }
     }

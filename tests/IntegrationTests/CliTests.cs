@@ -142,6 +142,43 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_search_pattern_may_hold_commas_and_equals_signs()
+    {
+        var r = Occy("search", "--regex", $"tar://{SampleImage}", "hel{1,2}o\\.(txt|x=y)$");
+        r.Code.Should().Be(0, r.ToString());
+        r.Stdout.Should().Contain("usr/share/sample/hello.txt").And.Contain("Found 1 match in 1 layer.");
+    }
+
+    [Fact]
+    public void An_interrupt_stops_the_run_and_removes_the_partial_output()
+    {
+        // One layer with a 1 GiB file: slow enough to interrupt while it is being rewritten.
+        Must("bash", "-euo", "pipefail", "-c", $$$"""
+            cd {{{_dir.Path}}} && mkdir -p root img && truncate -s 1G root/big
+            tar --format=pax -C root -cf layer.tar big
+            d=$(sha256sum layer.tar | cut -d' ' -f1); mkdir img/$d && mv layer.tar img/$d/layer.tar
+            printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' $d > cfg
+            c=$(sha256sum cfg | cut -d' ' -f1); mv cfg img/$c.json
+            printf '[{"Config":"%s.json","RepoTags":["localhost/big:1"],"Layers":["%s/layer.tar"]}]' $c $d > img/manifest.json
+            tar -C img -cf big.tar . && rm -rf img root
+            """);
+        var psi = new System.Diagnostics.ProcessStartInfo(Tooling.Occystrap) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string a in new[] { "process", $"tar://{_dir["big.tar"]}", $"tar://{_dir["out.tar"]}", "-f", "normalize-timestamps" })
+            psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!Directory.GetFiles(_dir.Path, "*.partial").Any(f => new FileInfo(f).Length > 50_000_000) && DateTime.UtcNow < deadline && !p.HasExited)
+            Thread.Sleep(20);
+        p.HasExited.Should().BeFalse("the run should still be going");
+        Must("kill", "-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        p.WaitForExit(30_000).Should().BeTrue();
+        p.ExitCode.Should().Be(130, stderr.Result);
+        stderr.Result.Should().Contain("interrupted");
+        _dir.Files.Should().Equal("big.tar");
+    }
+
+    [Fact]
     public void Debug_adds_the_stack_trace()
     {
         var r = Occy("--debug", "process", $"tar://{_dir["missing.tar"]}", $"tar://{_dir["out.tar"]}");

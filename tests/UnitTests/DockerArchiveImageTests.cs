@@ -43,7 +43,7 @@ public sealed class DockerArchiveImageTests : IDisposable
         image.Layers.Should().HaveCount(2);
         image.Layers[0].BlobDigest!.Value.Hex.Should().Be(Sha(Gzip(_l1)));
         image.ManifestMediaType.Should().Be(MediaTypes.OciManifest);
-        image.Name.Tag.Should().Be("v2");
+        image.Name.IsUnnamed.Should().BeTrue("a ref that is only a tag names no repository");
     }
 
     [Fact]
@@ -58,6 +58,34 @@ public sealed class DockerArchiveImageTests : IDisposable
             File("manifest.json", $"[{{\"Config\":\"{Sha(config)}.json\",\"RepoTags\":[\"x/y:z\"],\"Layers\":[\"{new string('a', 64)}/layer.tar\"]}}]"),
         ]);
         ReadLayer(DockerArchiveImage.Open(_dir["s.tar"], null).Layers[0]).Should().Equal(_l1);
+    }
+
+    [Fact]
+    public async Task Reads_a_gzip_compressed_archive_through_a_temporary_copy_it_removes()
+    {
+        Legacy(_dir["a.tar"], [_l1, _l2]);
+        System.IO.File.WriteAllBytes(_dir["a.tar.gz"], Gzip(System.IO.File.ReadAllBytes(_dir["a.tar"])));
+        Directory.CreateDirectory(_dir["tmp"]);
+        var image = DockerArchiveImage.Open(_dir["a.tar.gz"], null, new GlobalOptions { TempDir = _dir["tmp"] });
+        ReadLayer(image.Layers[1]).Should().Equal(_l2);
+        Directory.GetFiles(_dir["tmp"]).Should().HaveCount(1);
+        await image.DisposeAsync();
+        Directory.GetFiles(_dir["tmp"]).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void A_config_that_does_not_hash_to_its_name_is_refused()
+    {
+        var config = Config([_l1]);
+        string wrong = new string('b', 64);
+        Archive(_dir["c.tar"],
+        [
+            File($"{Sha(_l1)}/layer.tar", _l1),
+            File($"{wrong}.json", config),
+            File("manifest.json", $"[{{\"Config\":\"{wrong}.json\",\"RepoTags\":[],\"Layers\":[\"{Sha(_l1)}/layer.tar\"]}}]"),
+        ]);
+        var act = () => DockerArchiveImage.Open(_dir["c.tar"], null);
+        act.Should().Throw<DigestMismatchException>().WithMessage($"*config {wrong}.json*");
     }
 
     [Fact]
@@ -85,6 +113,8 @@ public sealed class DockerArchiveImageTests : IDisposable
         byte[] full = System.IO.File.ReadAllBytes(_dir["full.tar"]);
         System.IO.File.WriteAllBytes(_dir["truncated.tar"], full[..(full.Length / 2)]);
 
+        System.IO.File.WriteAllText(_dir["tiny.tar"], "abc");
+        Expect("tiny.tar", "*not a tar archive: it is only 3 bytes long*");
         Expect("nothere.tar", "*no such file*");
         Expect("text.tar", "*not a tar archive*");
         Expect("nomanifest.tar", "*not a docker-save archive*");

@@ -72,6 +72,25 @@ public sealed class PluginSpecTests
     }
 
     [Fact]
+    public void A_query_key_without_value_is_true_for_a_bool_and_an_error_otherwise()
+    {
+        var plugin = new Fake(new("insecure", OptionType.Bool, ""), new("name", OptionType.String, ""));
+        PluginSpec.ParseUri("x://y?insecure").Bind(plugin, "input").GetBool("insecure").Should().BeTrue();
+        var act = () => PluginSpec.ParseUri("x://y?name").Bind(plugin, "input");
+        act.Should().Throw<UsageException>().WithMessage("*'name' needs a value*");
+    }
+
+    [Fact]
+    public void Dashes_and_underscores_in_option_names_are_the_same()
+    {
+        var plugin = new Fake(new("keep_copyright", OptionType.Bool, ""), new OptionDescriptor("max-size", OptionType.Int, "") { Default = 5 });
+        var values = PluginSpec.ParseFilter("f:keep-copyright=true").Bind(plugin, "filter");
+        values.GetBool("keep_copyright").Should().BeTrue();
+        values.GetInt("max-size").Should().Be(5);
+        PluginSpec.ParseFilter("f:max_size=7").Bind(plugin, "filter").GetInt("max-size").Should().Be(7);
+    }
+
+    [Fact]
     public void A_uri_without_scheme_is_a_usage_error()
     {
         var act = () => PluginSpec.ParseUri("/just/a/path.tar");

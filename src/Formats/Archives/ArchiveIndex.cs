@@ -12,19 +12,27 @@ public sealed class ArchiveIndex
 {
     private readonly Dictionary<string, Member> _members = new(StringComparer.Ordinal);
 
-    private ArchiveIndex(string path) => Path = path;
+    private ArchiveIndex(string path, string displayName)
+    {
+        Path = path;
+        DisplayName = displayName;
+    }
 
+    /// <summary>The tar file read.</summary>
     public string Path { get; }
+
+    /// <summary>The name the user gave (differs from <see cref="Path"/> when a compressed archive was unpacked to a temp file).</summary>
+    public string DisplayName { get; }
 
     public IEnumerable<string> Names => _members.Keys;
 
     public sealed record Member(string Name, EntryKind Kind, long Offset, long Size, string? LinkTarget);
 
-    public static ArchiveIndex Build(string path)
+    public static ArchiveIndex Build(string path, string? displayName = null)
     {
-        var index = new ArchiveIndex(path);
+        var index = new ArchiveIndex(path, displayName ?? path);
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024);
-        using var reader = new TarArchiveReader(file, leaveOpen: true) { Description = $"archive {path}" };
+        using var reader = new TarArchiveReader(file, leaveOpen: true) { Description = $"archive {index.DisplayName}" };
         while (reader.Next() is { } record)
         {
             var e = record.Entry;
@@ -72,8 +80,8 @@ public sealed class ArchiveIndex
     /// <summary>Reads a small member (manifests, configs) whole; refuses anything over <paramref name="limit"/> bytes.</summary>
     public byte[] ReadAll(string name, long limit = 16 * 1024 * 1024)
     {
-        var m = Resolve(name) ?? throw new OccystrapException($"archive {Path} has no '{name}'");
-        if (m.Size > limit) throw new OccystrapException($"'{name}' in archive {Path} is {m.Size} bytes, over the {limit} byte limit");
+        var m = Resolve(name) ?? throw new OccystrapException($"archive {DisplayName} has no '{name}'");
+        if (m.Size > limit) throw new OccystrapException($"'{name}' in archive {DisplayName} is {m.Size} bytes, over the {limit} byte limit");
         var buffer = new byte[m.Size];
         using var s = Open(m);
         s.ReadExactly(buffer);

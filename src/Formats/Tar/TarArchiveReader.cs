@@ -212,6 +212,7 @@ public sealed class TarArchiveReader : IDisposable
             if (n == 0)
             {
                 if (read == 0 && allowEnd) return false;
+                if (_position == 0) throw Bad($"the {Description} is not a tar archive: it is only {read} bytes long");
                 throw Bad($"the {Description} is truncated at offset {_position + read}");
             }
             read += n;

@@ -56,9 +56,10 @@ internal sealed class App : IDisposable
         return (entry.Plugin, spec);
     }
 
-    public IImageFilter Filter(string text)
+    public IImageFilter Filter(string text) => Filter(PluginSpec.ParseFilter(text));
+
+    public IImageFilter Filter(PluginSpec spec)
     {
-        var spec = PluginSpec.ParseFilter(text);
         if (!Catalog.Filters.TryGetValue(spec.Name, out var entry))
             throw new UsageException($"unknown filter '{spec.Name}' (known: {Known(Catalog.Filters.Keys)})");
         return entry.Plugin.Create(Invocation(entry.Plugin, spec, "filter"));

@@ -3,10 +3,13 @@ using Occystrap.Abstractions;
 
 namespace Occystrap.Host.Cli;
 
+/// <summary>Runs a command's work with the App built from the parse result; the token is cancelled by Ctrl+C or SIGTERM.</summary>
+internal delegate Task<int> CommandRunner(ParseResult parse, CancellationToken cancellation, Func<App, CancellationToken, Task<int>> work);
+
 /// <summary>The command line: global options, the commands, and the legacy commands mapped onto them.</summary>
 internal static class CommandTree
 {
-    public static RootCommand Build(GlobalOptionSet globals, Func<ParseResult, Func<App, CancellationToken, Task<int>>, Task<int>> run)
+    public static RootCommand Build(GlobalOptionSet globals, CommandRunner run)
     {
         var root = new RootCommand("Occystrap: stream container images from registries, daemons and archives through filters into archives, folders, bundles, daemons and registries.");
         foreach (var o in globals.All) root.Options.Add(o);
@@ -16,7 +19,7 @@ internal static class CommandTree
         var dest = new Argument<string>("DESTINATION") { Description = "Output URI, e.g. tar://out.tar" };
         var filter = new Option<string[]>("--filter", "-f") { Description = "A filter, name[:key=value,...] (repeatable; applied in order)", HelpName = "FILTER" };
         var process = new Command("process", "Stream an image from SOURCE through the filters to DESTINATION") { src, dest, filter };
-        process.SetAction((r, ct) => run(r, (app, t) => Commands.ProcessAsync(app, r.GetValue(src)!, r.GetValue(dest)!, r.GetValue(filter) ?? [], t)));
+        process.SetAction((r, ct) => run(r, ct, (app, t) => Commands.ProcessAsync(app, r.GetValue(src)!, r.GetValue(dest)!, r.GetValue(filter) ?? [], t)));
         root.Subcommands.Add(process);
 
         // search
@@ -25,12 +28,12 @@ internal static class CommandTree
         var regex = new Option<bool>("--regex") { Description = "PATTERN is a regular expression" };
         var scriptFriendly = new Option<bool>("--script-friendly") { Description = "One match per line: image:tag:layer:path" };
         var search = new Command("search", "Search for files in an image's layers") { searchSrc, pattern, regex, scriptFriendly };
-        search.SetAction((r, ct) => run(r, (app, t) => Commands.SearchAsync(app, r.GetValue(searchSrc)!, r.GetValue(pattern)!, r.GetValue(regex), r.GetValue(scriptFriendly), t)));
+        search.SetAction((r, ct) => run(r, ct, (app, t) => Commands.SearchAsync(app, r.GetValue(searchSrc)!, r.GetValue(pattern)!, r.GetValue(regex), r.GetValue(scriptFriendly), t)));
         root.Subcommands.Add(search);
 
         // plugins
         var plugins = new Command("plugins", "List the input schemes, output schemes and filters, with their options and where they come from");
-        plugins.SetAction((r, ct) => run(r, (app, _) => Task.FromResult(Commands.ListPlugins(app))));
+        plugins.SetAction((r, ct) => run(r, ct, (app, _) => Task.FromResult(Commands.ListPlugins(app))));
         root.Subcommands.Add(plugins);
 
         foreach (var legacy in LegacyCommands.Build(run)) root.Subcommands.Add(legacy);

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Images;
 using Occystrap.Host.Pipeline;
+using Occystrap.Host.Plugins;
 using Occystrap.Host.Terminal;
 
 namespace Occystrap.Host.Cli;
@@ -22,14 +23,15 @@ internal static class Commands
         var runner = new PipelineRunner(app.Log, app.Progress);
         var summary = await runner.RunAsync(image, filters, sink, ct).ConfigureAwait(false);
         app.Progress.Dispose();
-        App.Stderr($"Summary: {summary.Layers} layers ({summary.Rewritten} rewritten, {summary.Copied} copied), {Sizes.Format(summary.Bytes)}, {summary.Elapsed.TotalSeconds:0.0}s");
+        App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied), {Sizes.Format(summary.Bytes)} written, {summary.Elapsed.TotalSeconds:0.0}s");
         return 0;
     }
 
     public static async Task<int> SearchAsync(App app, string source, string pattern, bool regex, bool scriptFriendly, CancellationToken ct)
     {
-        var spec = $"search:pattern={pattern}" + (regex ? ",regex=true" : "") + (scriptFriendly ? ",script_friendly=true" : "");
-        var filter = app.Filter(spec);
+        // Options are handed over as they are: a pattern may hold commas and '='.
+        var filter = app.Filter(new PluginSpec("search", "",
+            [new("pattern", pattern), new("regex", regex ? "true" : "false"), new("script_friendly", scriptFriendly ? "true" : "false")], "search"));
         var (inputPlugin, inputSpec) = app.Input(source);
         await using var image = await inputPlugin.OpenAsync(app.Invocation(inputPlugin, inputSpec, "input"), ct).ConfigureAwait(false);
         await using var sink = new DiscardSink();

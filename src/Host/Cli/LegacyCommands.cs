@@ -26,7 +26,7 @@ internal static class LegacyCommands
         new("recreate-image", ["PATH", "IMAGE", "TAG", "TARFILE"], Timestamps: true),
     ];
 
-    public static IEnumerable<Command> Build(Func<ParseResult, Func<App, CancellationToken, Task<int>>, Task<int>> run)
+    public static IEnumerable<Command> Build(CommandRunner run)
     {
         foreach (var shape in Shapes)
         {
@@ -45,7 +45,7 @@ internal static class LegacyCommands
             if (shape.Socket) command.Options.Add(socket);
             if (shape.Search) { command.Options.Add(regex); command.Options.Add(scriptFriendly); }
 
-            command.SetAction((r, ct) => run(r, (app, t) =>
+            command.SetAction((r, ct) => run(r, ct, (app, t) =>
             {
                 var v = shape.Args.Select((name, i) => (name, value: r.GetValue(args[i])!)).ToDictionary(p => p.name, p => p.value);
                 string socketQuery = shape.Socket && r.GetValue(socket) is { } s ? "?socket=" + Uri.EscapeDataString(s) : "";
@@ -73,6 +73,8 @@ internal static class LegacyCommands
                     var n when n.EndsWith("-mounts", StringComparison.Ordinal) => $"mounts://{v["PATH"]}",
                     _ => $"dir://{v["PATH"]}{suffix}",
                 };
+                if (shape.Timestamps && r.GetValue(timestamp) is not null && !r.GetValue(normalize))
+                    throw new Abstractions.UsageException("--timestamp only applies with --normalize-timestamps");
                 var filters = new List<string>();
                 if (shape.Timestamps && r.GetValue(normalize))
                     filters.Add(r.GetValue(timestamp) is { } ts ? $"normalize-timestamps:ts={ts}" : "normalize-timestamps");

@@ -46,6 +46,7 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             {
                 results[i] = earlier with { Index = i };
                 original = results[i];
+                copied++;
             }
             else
             {
@@ -144,7 +145,6 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         await sink.WriteLayerAsync(content2, ct).ConfigureAwait(false);
         output.CopyTo(Stream.Null);
         storedHash?.Drain();
-        if (pass is { Dropped: > 0 }) log.LogInformation("{Layer}: dropped {Count} entries", label, pass.Dropped);
         log.LogDebug("{Layer}: written as {DiffId}", label, content2.GetResult().DiffId);
         return (content2.GetResult(), new LayerResult(i, tar.Digest, tar.BytesRead));
     }

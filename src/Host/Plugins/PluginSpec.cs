@@ -4,7 +4,8 @@ using Occystrap.Abstractions;
 namespace Occystrap.Host.Plugins;
 
 /// <summary>A parsed <c>scheme://target?k=v</c> URI or <c>name:k=v,...</c> filter spec, options still as text.</summary>
-internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyValuePair<string, string>> Options, string Text)
+/// <remarks>An option given without a value (<c>?insecure</c>) has a null value: true for a bool option, an error otherwise.</remarks>
+internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyValuePair<string, string?>> Options, string Text)
 {
     private static readonly Dictionary<string, string> SchemeAliases = new(StringComparer.Ordinal)
     {
@@ -36,7 +37,7 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
         scheme = scheme.ToLowerInvariant();
         if (SchemeAliases.TryGetValue(scheme, out var alias)) scheme = alias;
 
-        var options = new List<KeyValuePair<string, string>>();
+        var options = new List<KeyValuePair<string, string?>>();
         int q = rest.IndexOf('?');
         if (q >= 0)
         {
@@ -44,7 +45,7 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
             {
                 int eq = pair.IndexOf('=');
                 string key = Uri.UnescapeDataString(eq < 0 ? pair : pair[..eq]);
-                string value = eq < 0 ? "true" : Uri.UnescapeDataString(pair[(eq + 1)..]);
+                string? value = eq < 0 ? null : Uri.UnescapeDataString(pair[(eq + 1)..]);
                 options.Add(new(key, value));
             }
             rest = rest[..q];
@@ -62,7 +63,7 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
         if (trimmed.Length == 0) throw new UsageException("empty filter specification");
         int colon = trimmed.IndexOf(':');
         string name = PluginCatalog.NormalizeName(colon < 0 ? trimmed : trimmed[..colon]);
-        var options = new List<KeyValuePair<string, string>>();
+        var options = new List<KeyValuePair<string, string?>>();
         if (colon >= 0)
         {
             foreach (string piece in trimmed[(colon + 1)..].Split(','))
@@ -88,7 +89,7 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
         var values = new Dictionary<string, object>(StringComparer.Ordinal);
         foreach (var (key, raw) in Options)
         {
-            var d = plugin.Options.FirstOrDefault(o => o.Matches(key) || o.Matches(key.Replace('-', '_')))
+            var d = plugin.Options.FirstOrDefault(o => SameName(o, key))
                 ?? throw new UsageException($"{role} '{Name}' has no option '{key}'"
                     + (plugin.Options.Count == 0 ? " (it takes none)" : $" (it takes: {string.Join(", ", plugin.Options.Select(o => o.Name))})"));
             values[d.Name] = Convert(d, raw, role);
@@ -97,13 +98,30 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
         {
             if (values.ContainsKey(d.Name)) continue;
             if (d.Required) throw new UsageException($"{role} '{Name}' needs the option '{d.Name}' ({d.Help})");
-            if (d.Default is not null) values[d.Name] = d.Default;
+            if (d.Default is not null) values[d.Name] = d.Type switch
+            {
+                OptionType.Int => System.Convert.ToInt64(d.Default, CultureInfo.InvariantCulture),
+                OptionType.List when d.Default is string text => text.Split(',').ToList(),
+                _ => d.Default,
+            };
         }
         return new OptionValues(values);
     }
 
-    private object Convert(OptionDescriptor d, string raw, string role)
+    /// <summary>Option names match case-insensitively, with '-' and '_' taken as the same.</summary>
+    private static bool SameName(OptionDescriptor d, string key)
     {
+        static string Fold(string s) => s.Replace('-', '_').ToLowerInvariant();
+        return d.Aliases.Prepend(d.Name).Any(n => Fold(n) == Fold(key));
+    }
+
+    private object Convert(OptionDescriptor d, string? raw, string role)
+    {
+        if (raw is null)
+        {
+            if (d.Type == OptionType.Bool) return true;
+            throw new UsageException($"{role} '{Name}': option '{d.Name}' needs a value ({d.Name}=...)");
+        }
         string value = d.Type == OptionType.String || d.Type == OptionType.List ? raw : raw.Trim();
         switch (d.Type)
         {
