@@ -20,6 +20,7 @@ done
 
 dotnet pack src/Abstractions/Abstractions.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
 dotnet pack src/Formats/Formats.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
+dotnet pack src/Registry/Registry.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
 
 # The sample plugin is built the way a third party builds one: against the packages, not the source.
 bash samples/SetOwnerFilter/build.sh artifacts/sample-plugins

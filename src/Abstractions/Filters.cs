@@ -10,7 +10,8 @@ public interface IImageFilter
     ValueTask BeginAsync(ImageName name, ReadOnlyMemory<byte> config, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>
-    /// The entry-level work for one layer, or null to leave the layer alone. When every filter returns
+    /// The entry-level work for one layer, or null to leave the layer alone. May be called concurrently
+    /// for different layers; the returned object sees one layer's entries in order on one thread at a time. When every filter returns
     /// null the layer is copied as it is stored, without decompression.
     /// </summary>
     ILayerEntryFilter? ForLayer(LayerInfo layer) => null;

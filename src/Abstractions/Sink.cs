@@ -13,7 +13,20 @@ public interface IImageSink : IAsyncDisposable
     /// </summary>
     bool AcceptsCompressedLayers { get; }
 
-    /// <summary>Consumes <see cref="LayerContent.Stream"/> to its end.</summary>
+    /// <summary>How many layers the sink takes at once (a registry uploads in parallel; an archive is one file).</summary>
+    int MaxParallelLayers => 1;
+
+    /// <summary>
+    /// For a layer no filter touches: when the destination already has it (a registry that has the blob,
+    /// or can mount it from another repository), returns what it has and the layer is not read at all.
+    /// </summary>
+    ValueTask<LayerResult?> TryReuseLayerAsync(ISourceLayer layer, CancellationToken cancellationToken) => ValueTask.FromResult<LayerResult?>(null);
+
+    /// <summary>
+    /// Consumes <see cref="LayerContent.Stream"/> to its end. May be called concurrently for different
+    /// layers when <see cref="MaxParallelLayers"/> is above 1, and more than once for the same content
+    /// (a layer listed twice that a filter rewrote).
+    /// </summary>
     Task WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken);
 
     /// <summary>Writes the config and whatever names the layers (manifest), then makes the output visible.</summary>
@@ -26,8 +39,9 @@ public sealed class LayerContent
 {
     private readonly Func<LayerResult> _result;
 
-    public LayerContent(int index, Stream stream, LayerCompression compression, string? mediaType, Digest? knownDiffId, long? knownLength, Func<LayerResult> result)
+    public LayerContent(int index, Stream stream, LayerCompression compression, string? mediaType, Digest? knownDiffId, long? knownLength, Func<LayerResult> result, Digest? knownBlobDigest = null)
     {
+        KnownBlobDigest = knownBlobDigest;
         Index = index;
         Stream = stream;
         Compression = compression;
@@ -50,6 +64,9 @@ public sealed class LayerContent
 
     /// <summary>The diff_id when known before reading (no filter changed the layer).</summary>
     public Digest? KnownDiffId { get; }
+
+    /// <summary>The digest of the stream's bytes when known before reading (a compressed blob copied as stored).</summary>
+    public Digest? KnownBlobDigest { get; }
 
     /// <summary>The stream's length when known before reading.</summary>
     public long? KnownLength { get; }

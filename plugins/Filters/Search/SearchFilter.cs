@@ -63,9 +63,12 @@ public sealed class SearchFilter : IFilterPlugin
 
         public ILayerEntryFilter? ForLayer(LayerInfo layer)
         {
-            _matches ??= new List<Match>[layer.Count];
-            var list = _matches[layer.Index] = [];
-            return new Look(match, list);
+            lock (this)
+            {
+                _matches ??= new List<Match>[layer.Count];
+                var list = _matches[layer.Index] = [];
+                return new Look(match, list);
+            }
         }
 
         public ValueTask<ReadOnlyMemory<byte>> EndAsync(ImageResult image, CancellationToken cancellationToken)

@@ -28,10 +28,11 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         var results = new LayerResult[layers.Count];
         // stageResults[p][i]: layer i as filter p receives it, for filters that observe layers.
         var stageResults = filters.Select(f => f.ObservesLayers ? new LayerResult[layers.Count] : null).ToArray();
-        var passthroughDone = new Dictionary<(Digest, LayerCompression), LayerResult>();
+        var passthrough = new Dictionary<(Digest, LayerCompression), Task<(LayerResult, LayerResult)>>();
         long bytes = 0;
         int rewritten = 0, copied = 0;
-        for (int i = 0; i < layers.Count; i++)
+
+        async Task Layer(int i)
         {
             ct.ThrowIfCancellationRequested();
             var layer = layers[i];
@@ -41,24 +42,38 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             bool compressed = !looked && sink.AcceptsCompressedLayers && layer.Compression != LayerCompression.None;
             var form = compressed ? layer.Compression : LayerCompression.None;
 
-            LayerResult original;
-            if (!looked && passthroughDone.TryGetValue((layer.DiffId, form), out var earlier))
-            {
-                results[i] = earlier with { Index = i };
-                original = results[i];
-                copied++;
-            }
+            Task<(LayerResult, LayerResult)> work;
+            bool first = true;
+            if (looked) work = WriteLayerAsync(source, layer, stages, compressed, sink, ct);
             else
             {
-                (results[i], original) = await WriteLayerAsync(source, layer, stages, compressed, sink, ct).ConfigureAwait(false);
-                bytes += results[i].BlobSize ?? results[i].Size ?? 0;
-                if (results[i].DiffId != layer.DiffId) rewritten++;
-                else copied++;
-                if (!looked) passthroughDone[(layer.DiffId, form)] = results[i];
+                lock (passthrough)
+                {
+                    first = !passthrough.TryGetValue((layer.DiffId, form), out work!);
+                    if (first) passthrough[(layer.DiffId, form)] = work = CopyOrReuseAsync(source, layer, compressed, sink, ct);
+                }
             }
+            var (written, original) = await work.ConfigureAwait(false);
+            results[i] = written with { Index = i };
+            if (first) Interlocked.Add(ref bytes, written.BlobSize ?? written.Size ?? 0);
+            if (written.DiffId != layer.DiffId) Interlocked.Increment(ref rewritten);
+            else Interlocked.Increment(ref copied);
             for (int p = 0; p < filters.Count; p++)
                 if (stageResults[p] is { } stage)
-                    stage[i] = taps.TryGetValue(p, out var tap) ? new LayerResult(i, tap.Digest, tap.Size) : original;
+                    stage[i] = taps.TryGetValue(p, out var tap) ? new LayerResult(i, tap.Digest, tap.Size) : original with { Index = i };
+        }
+
+        int parallel = Math.Max(1, sink.MaxParallelLayers);
+        if (parallel == 1)
+        {
+            for (int i = 0; i < layers.Count; i++) await Layer(i).ConfigureAwait(false);
+        }
+        else
+        {
+            // Largest first, so that the longest transfer is not the one left running alone at the end.
+            var order = Enumerable.Range(0, layers.Count).OrderByDescending(i => layers[i].StoredSize ?? 0).ToList();
+            await Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct },
+                async (i, _) => await Layer(i).ConfigureAwait(false)).ConfigureAwait(false);
         }
 
         // The config flows through the filters in order; each observer sees the diff_ids of its place.
@@ -108,6 +123,18 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         return (stages, taps);
     }
 
+    /// <summary>A layer no filter looks at: reused by the sink if it has it already, else copied.</summary>
+    private async Task<(LayerResult Written, LayerResult Original)> CopyOrReuseAsync(
+        IImageSource source, ISourceLayer layer, bool compressed, IImageSink sink, CancellationToken ct)
+    {
+        if (compressed && await sink.TryReuseLayerAsync(layer, ct).ConfigureAwait(false) is { } reused)
+        {
+            log.LogDebug("layer {Index}/{Count} {DiffId}: already at the destination", layer.Index + 1, source.Layers.Count, layer.DiffId.Short);
+            return (reused, reused);
+        }
+        return await WriteLayerAsync(source, layer, [], compressed, sink, ct).ConfigureAwait(false);
+    }
+
     /// <returns>The layer as written, and the layer as it was read (its original digest and size).</returns>
     private async Task<(LayerResult Written, LayerResult Original)> WriteLayerAsync(
         IImageSource source, ISourceLayer layer, List<LayerStage> stages, bool compressed, IImageSink sink, CancellationToken ct)
@@ -127,7 +154,7 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         {
             await using var blob = storedHash!;
             var content = new LayerContent(i, blob, layer.Compression, layer.MediaType, layer.DiffId, layer.StoredSize,
-                () => new LayerResult(i, layer.DiffId, null, blob.Digest, blob.BytesRead, layer.MediaType));
+                () => new LayerResult(i, layer.DiffId, null, blob.Digest, blob.BytesRead, layer.MediaType), layer.BlobDigest);
             await sink.WriteLayerAsync(content, ct).ConfigureAwait(false);
             blob.Drain();
             var r = content.GetResult();

@@ -17,7 +17,7 @@ internal sealed record PluginEntry<T>(T Plugin, string AssemblyPath) where T : I
 internal sealed class PluginCatalog
 {
     // The assemblies whose types cross the host/plugin boundary: one copy, the host's, for everyone.
-    private static readonly Type[] SharedTypes = [typeof(IPlugin), typeof(TarArchiveReader), typeof(ILogger)];
+    private static readonly Type[] SharedTypes = [typeof(IPlugin), typeof(TarArchiveReader), typeof(Registry.RegistryClient), typeof(ILogger)];
 
     private readonly Dictionary<string, PluginEntry<IInputPlugin>> _inputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PluginEntry<IOutputPlugin>> _outputs = new(StringComparer.Ordinal);

@@ -1,0 +1,39 @@
+using Occystrap.Abstractions;
+using Occystrap.Registry;
+
+namespace Occystrap.Inputs.Registry;
+
+/// <summary><c>registry://HOST[:PORT]/NAME:TAG</c> or <c>…/NAME@sha256:…</c>: an image from a Docker/OCI registry.</summary>
+public sealed class RegistryInput : IInputPlugin
+{
+    public string Name => "registry";
+
+    public string Description => "Read an image from a Docker/OCI registry (HTTP API v2)";
+
+    public IReadOnlyList<OptionDescriptor> Options { get; } =
+    [
+        new("arch", OptionType.String, "CPU architecture in a multi-platform image (default: --architecture)") { Aliases = ["architecture"] },
+        new("os", OptionType.String, "Operating system in a multi-platform image (default: --os)"),
+        new("variant", OptionType.String, "CPU variant, e.g. v8 (default: --variant)"),
+        .. RegistryConnection.CommonOptions,
+    ];
+
+    public async Task<IImageSource> OpenAsync(PluginInvocation invocation, CancellationToken cancellationToken)
+    {
+        var (client, reference) = RegistryConnection.Open(invocation);
+        try
+        {
+            var o = invocation.Options;
+            return await RegistryImage.OpenAsync(client, reference,
+                o.GetString("os") ?? invocation.Globals.Os,
+                o.GetString("arch") ?? invocation.Globals.Architecture,
+                o.GetString("variant") ?? invocation.Globals.Variant,
+                ownsClient: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+}

@@ -1,0 +1,469 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Occystrap.Abstractions;
+
+namespace Occystrap.Registry;
+
+public sealed class RegistryClientOptions
+{
+    /// <summary>Plain HTTP instead of HTTPS.</summary>
+    public bool Insecure { get; init; }
+
+    public Credential? Credential { get; init; }
+
+    /// <summary>Attempts for a request that fails with a connection error, a timeout, 429 or 5xx.</summary>
+    public int Attempts { get; init; } = 5;
+
+    /// <summary>The first retry waits this long; each next one twice as long (a Retry-After header wins).</summary>
+    public TimeSpan FirstBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long to wait for response headers, and for the next bytes of a body.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    public int MaxConnections { get; init; } = 16;
+
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+}
+
+/// <summary>
+/// The Docker Registry HTTP API v2 for one registry host: anonymous, Basic and Bearer token auth
+/// (tokens reused per scope until they expire), retries with backoff on connection errors, timeouts,
+/// 429 and 5xx (honouring Retry-After), redirects followed without sending credentials to another host,
+/// downloads that resume with Range, and streaming uploads. Secrets never reach a log or an error.
+/// </summary>
+public sealed class RegistryClient : IDisposable
+{
+    public static readonly string ManifestAccept = string.Join(", ",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json");
+
+    private const int ManifestLimit = 4 * 1024 * 1024;
+    private readonly HttpClient _http;
+    private readonly RegistryClientOptions _options;
+    private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset Expires)> _tokens = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _tokenLock = new(1, 1);
+    private AuthChallenge? _bearer;
+    private bool _basic;
+
+    public RegistryClient(string host, RegistryClientOptions options)
+    {
+        Host = host;
+        _options = options;
+        BaseUri = new Uri($"{(options.Insecure ? "http" : "https")}://{host}/");
+        var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            AutomaticDecompression = DecompressionMethods.None,
+            MaxConnectionsPerServer = options.MaxConnections,
+            ConnectTimeout = TimeSpan.FromSeconds(30),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        };
+        _http = new HttpClient(handler) { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
+        _http.DefaultRequestHeaders.UserAgent.ParseAdd("occystrap-dotnet/0.1");
+    }
+
+    public string Host { get; }
+    public Uri BaseUri { get; }
+
+    /// <summary>How many requests were retried (for summaries and tests).</summary>
+    public int Retries => _retries;
+
+    private int _retries;
+
+    public static string PullScope(string repository) => $"repository:{repository}:pull";
+
+    public static string PushScope(string repository) => $"repository:{repository}:pull,push";
+
+    /// <summary>GET a manifest or index by tag or digest; checks its digest. Returns the bytes, media type and digest.</summary>
+    public async Task<(byte[] Body, string MediaType, Digest Digest)> GetManifestAsync(string repository, string reference, CancellationToken ct)
+    {
+        using var response = await SendAsync(() =>
+        {
+            var r = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/manifests/{reference}"));
+            r.Headers.Accept.ParseAdd(ManifestAccept);
+            return r;
+        }, [PullScope(repository)], $"manifest {repository}:{reference}", ct).ConfigureAwait(false);
+        await EnsureAsync(response, $"manifest {reference} of {repository}", ct).ConfigureAwait(false);
+        if (response.Content.Headers.ContentLength > ManifestLimit)
+            throw new RegistryException($"{Host}: manifest {reference} of {repository} is larger than {ManifestLimit} bytes");
+        byte[] body = await ReadLimitedAsync(response, ManifestLimit, ct).ConfigureAwait(false);
+        var digest = Digest.Sha256(Convert.ToHexStringLower(SHA256.HashData(body)));
+        if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.First(), out var header)
+            && header.Algorithm == "sha256" && header != digest)
+            throw new DigestMismatchException($"{Host}: manifest {reference} of {repository}", header.ToString(), digest.ToString());
+        if (Digest.TryParse(reference, out var wanted) && wanted.Algorithm == "sha256" && wanted != digest)
+            throw new DigestMismatchException($"{Host}: manifest {reference} of {repository}", wanted.ToString(), digest.ToString());
+
+        string? mediaType = null;
+        try
+        {
+            mediaType = JsonNode.Parse(body)?["mediaType"]?.GetValue<string>();
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new RegistryException($"{Host}: manifest {reference} of {repository} is not valid JSON: {e.Message}");
+        }
+        mediaType ??= response.Content.Headers.ContentType?.MediaType ?? "";
+        return (body, mediaType, digest);
+    }
+
+    public async Task<bool> BlobExistsAsync(string repository, Digest digest, CancellationToken ct)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Head, Url($"v2/{repository}/blobs/{digest}")),
+            [PullScope(repository)], $"blob {digest.Short}", ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) return false;
+        await EnsureAsync(response, $"blob {digest} of {repository}", ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Reads a small blob (a config) whole and checks its digest.</summary>
+    public async Task<byte[]> GetBlobAsync(string repository, Digest digest, int limit, CancellationToken ct)
+    {
+        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/blobs/{digest}")),
+            [PullScope(repository)], $"blob {digest.Short}", ct).ConfigureAwait(false);
+        await EnsureAsync(response, $"blob {digest} of {repository}", ct).ConfigureAwait(false);
+        byte[] body = await ReadLimitedAsync(response, limit, ct).ConfigureAwait(false);
+        string actual = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(body));
+        if (digest.Algorithm == "sha256" && actual != digest.ToString())
+            throw new DigestMismatchException($"{Host}: blob {digest} of {repository}", digest.ToString(), actual);
+        return body;
+    }
+
+    /// <summary>Opens a blob for streaming; a broken transfer resumes from where it stopped.</summary>
+    public Task<Stream> OpenBlobAsync(string repository, Digest digest, long? size, CancellationToken ct) =>
+        ResumableBlobStream.OpenAsync(this, repository, digest, size, ct);
+
+    internal async Task<HttpResponseMessage> GetBlobRangeAsync(string repository, Digest digest, long offset, CancellationToken ct)
+    {
+        var response = await SendAsync(() =>
+        {
+            var r = new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/blobs/{digest}"));
+            if (offset > 0) r.Headers.Range = new RangeHeaderValue(offset, null);
+            return r;
+        }, [PullScope(repository)], $"blob {digest.Short}", ct).ConfigureAwait(false);
+        await EnsureAsync(response, $"blob {digest} of {repository}", ct).ConfigureAwait(false);
+        return response;
+    }
+
+    /// <summary>Asks the registry to link a blob from another repository; true when it did (201).</summary>
+    public async Task<bool> MountBlobAsync(string repository, Digest digest, string from, CancellationToken ct)
+    {
+        using var response = await SendAsync(
+            () => new HttpRequestMessage(HttpMethod.Post, Url($"v2/{repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(from)}")),
+            [PushScope(repository), PullScope(from)], $"mount of {digest.Short}", ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.Created) return true;
+        if (response.StatusCode == HttpStatusCode.Accepted && response.Headers.Location is { } location)
+        {
+            // Not mounted: the registry opened an upload session instead; close it.
+            using var cancel = await SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, Resolve(location)), [PushScope(repository)], "upload cancel", ct).ConfigureAwait(false);
+            return false;
+        }
+        await EnsureAsync(response, $"mount of blob {digest} into {repository}", ct).ConfigureAwait(false);
+        return false;
+    }
+
+    /// <summary>
+    /// Uploads a blob: monolithically when the digest and length are known before, else as one streamed
+    /// PATCH followed by the PUT with the digest that the bytes hashed to. <paramref name="write"/> writes
+    /// the bytes and is called once; the upload cannot be replayed, so only the requests around it retry.
+    /// </summary>
+    public async Task<(Digest Digest, long Size)> UploadBlobAsync(string repository, Func<Stream, CancellationToken, Task> write, Digest? knownDigest, long? knownLength, CancellationToken ct)
+    {
+        string[] scope = [PushScope(repository)];
+        Uri location;
+        using (var start = await SendAsync(() => new HttpRequestMessage(HttpMethod.Post, Url($"v2/{repository}/blobs/uploads/")), scope, "upload start", ct).ConfigureAwait(false))
+        {
+            await EnsureAsync(start, $"upload to {repository}", ct).ConfigureAwait(false);
+            location = Resolve(start.Headers.Location ?? throw new RegistryException($"{Host}: upload to {repository} started without a Location"));
+        }
+
+        if (knownDigest is { } d && knownLength is { } length)
+        {
+            var content = new StreamingContent(write, length);
+            using var put = await SendOnceAsync(new HttpRequestMessage(HttpMethod.Put, WithDigest(location, d)) { Content = content }, scope, ct).ConfigureAwait(false);
+            await EnsureAsync(put, $"upload of blob {d} to {repository}", ct).ConfigureAwait(false);
+            if (content.Digest != d) throw new DigestMismatchException($"blob uploaded to {repository}", d.ToString(), content.Digest.ToString());
+            return (d, length);
+        }
+
+        var streamed = new StreamingContent(write, null);
+        using (var patch = await SendOnceAsync(new HttpRequestMessage(HttpMethod.Patch, location) { Content = streamed }, scope, ct).ConfigureAwait(false))
+        {
+            await EnsureAsync(patch, $"upload to {repository}", ct).ConfigureAwait(false);
+            location = Resolve(patch.Headers.Location ?? location);
+        }
+        var digest = streamed.Digest;
+        using var done = await SendAsync(() => new HttpRequestMessage(HttpMethod.Put, WithDigest(location, digest)) { Content = new ByteArrayContent([]) },
+            scope, "upload finish", ct).ConfigureAwait(false);
+        await EnsureAsync(done, $"upload of blob {digest} to {repository}", ct).ConfigureAwait(false);
+        return (digest, streamed.Length);
+    }
+
+    public async Task<Digest> PutManifestAsync(string repository, string reference, byte[] body, string mediaType, CancellationToken ct)
+    {
+        using var response = await SendAsync(() =>
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+            return new HttpRequestMessage(HttpMethod.Put, Url($"v2/{repository}/manifests/{reference}")) { Content = content };
+        }, [PushScope(repository)], $"manifest {repository}:{reference}", ct).ConfigureAwait(false);
+        await EnsureAsync(response, $"manifest {reference} of {repository}", ct).ConfigureAwait(false);
+        return Digest.Sha256(Convert.ToHexStringLower(SHA256.HashData(body)));
+    }
+
+    private Uri Url(string path) => new(BaseUri, path);
+
+    private Uri Resolve(Uri location) => location.IsAbsoluteUri ? location : new Uri(BaseUri, location);
+
+    private static Uri WithDigest(Uri location, Digest digest)
+    {
+        string s = location.ToString();
+        return new Uri(s + (s.Contains('?') ? "&" : "?") + "digest=" + Uri.EscapeDataString(digest.ToString()));
+    }
+
+    /// <summary>Sends a request built anew for each attempt: auth challenges answered, redirects followed, transient failures retried.</summary>
+    internal async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> factory, string[] scopes, string what, CancellationToken ct)
+    {
+        bool authenticated = false;
+        for (int attempt = 1; ; attempt++)
+        {
+            HttpResponseMessage? response = null;
+            TimeSpan? wait = null;
+            string failure;
+            try
+            {
+                var request = factory();
+                response = await SendFollowingRedirectsAsync(request, scopes, ct).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.Unauthorized && !authenticated)
+                {
+                    authenticated = true;
+                    await AnswerChallengeAsync(response, scopes, what, ct).ConfigureAwait(false);
+                    response.Dispose();
+                    attempt--;
+                    continue;
+                }
+                if (!IsTransient(response.StatusCode)) return response;
+                failure = $"{(int)response.StatusCode} {response.ReasonPhrase}";
+                wait = RetryAfter(response);
+                if (attempt >= _options.Attempts) return response;
+                response.Dispose();
+            }
+            catch (Exception e) when (IsTransient(e, ct))
+            {
+                response?.Dispose();
+                failure = e.GetType() == typeof(TaskCanceledException) ? "timed out" : e.Message;
+                if (attempt >= _options.Attempts)
+                    throw new RegistryException($"{Host}: {what}: {failure} (after {attempt} attempts)", inner: e);
+            }
+            var delay = wait ?? TimeSpan.FromTicks(_options.FirstBackoff.Ticks * (1L << Math.Min(attempt - 1, 6)));
+            Interlocked.Increment(ref _retries);
+            _options.Logger.LogWarning("{Host}: {What}: {Failure}; retrying in {Delay:0.0}s (attempt {Attempt} of {Attempts})",
+                Host, what, failure, delay.TotalSeconds, attempt + 1, _options.Attempts);
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends a request whose body cannot be replayed: auth is settled first with a bodiless probe if needed.</summary>
+    private async Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage request, string[] scopes, CancellationToken ct)
+    {
+        try
+        {
+            var response = await SendFollowingRedirectsAsync(request, scopes, ct).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.Unauthorized)
+                throw new RegistryException($"{Host}: the upload was refused: not authorised to push to this repository", HttpStatusCode.Unauthorized);
+            return response;
+        }
+        catch (Exception e) when (IsTransient(e, ct))
+        {
+            // The body is produced while it is sent: a failure of the producer (a digest mismatch in the
+            // source, say) arrives wrapped; it is the real error.
+            for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+                if (inner is OccystrapException or OperationCanceledException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+            throw new RegistryException($"{Host}: upload failed: {e.Message}{(e.InnerException is { } i ? " (" + i.Message + ")" : "")}", inner: e);
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(HttpRequestMessage request, string[] scopes, CancellationToken ct)
+    {
+        var uri = request.RequestUri!;
+        for (int hops = 0; ; hops++)
+        {
+            bool sameHost = uri.Authority.Equals(BaseUri.Authority, StringComparison.OrdinalIgnoreCase);
+            if (sameHost) await AuthorizeAsync(request, scopes, ct).ConfigureAwait(false);
+            else request.Headers.Authorization = null;
+            _options.Logger.LogDebug("{Method} {Url}", request.Method, Redact(uri));
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_options.Timeout);
+            HttpResponseMessage response;
+            try
+            {
+                response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no response within {_options.Timeout.TotalSeconds:0}s", e);
+            }
+            _options.Logger.LogDebug("{Status} for {Method} {Url}", (int)response.StatusCode, request.Method, Redact(uri));
+            int status = (int)response.StatusCode;
+            if (status is 301 or 302 or 303 or 307 or 308 && response.Headers.Location is { } location && hops < 10
+                && (request.Method == HttpMethod.Get || request.Method == HttpMethod.Head))
+            {
+                uri = location.IsAbsoluteUri ? location : new Uri(uri, location);
+                var next = new HttpRequestMessage(request.Method, uri);
+                foreach (var h in request.Headers)
+                    if (!h.Key.Equals("Authorization", StringComparison.OrdinalIgnoreCase)) next.Headers.TryAddWithoutValidation(h.Key, h.Value);
+                response.Dispose();
+                request = next;
+                continue;
+            }
+            return response;
+        }
+    }
+
+    private async Task AuthorizeAsync(HttpRequestMessage request, string[] scopes, CancellationToken ct)
+    {
+        if (_bearer is not null)
+        {
+            string token = await TokenAsync(scopes, force: false, ct).ConfigureAwait(false);
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+        else if (_basic && _options.Credential is { } c)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.Username}:{c.Password}")));
+        }
+    }
+
+    private async Task AnswerChallengeAsync(HttpResponseMessage response, string[] scopes, string what, CancellationToken ct)
+    {
+        var challenges = response.Headers.WwwAuthenticate.Select(h => AuthChallenge.Parse(h.ToString())).OfType<AuthChallenge>().ToList();
+        var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
+        if (bearer?["realm"] is not null)
+        {
+            _bearer = bearer;
+            await TokenAsync(scopes, force: true, ct).ConfigureAwait(false);
+            return;
+        }
+        if (challenges.Any(c => c.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase)))
+        {
+            if (_options.Credential is null)
+                throw new RegistryException($"{Host}: {what} needs credentials (--username/--password, OCCYSTRAP_USERNAME/OCCYSTRAP_PASSWORD or a docker login)", HttpStatusCode.Unauthorized);
+            if (_basic) throw new RegistryException($"{Host}: {what}: the username or password was refused", HttpStatusCode.Unauthorized);
+            _basic = true;
+            return;
+        }
+        throw new RegistryException($"{Host}: {what}: unauthorised, and the registry named no way to authenticate", HttpStatusCode.Unauthorized);
+    }
+
+    /// <summary>A Bearer token for the scopes, reused until shortly before it expires.</summary>
+    private async Task<string> TokenAsync(string[] scopes, bool force, CancellationToken ct)
+    {
+        string key = string.Join(' ', scopes.Order(StringComparer.Ordinal));
+        if (!force && _tokens.TryGetValue(key, out var cached) && cached.Expires > DateTimeOffset.UtcNow) return cached.Token;
+        await _tokenLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (!force && _tokens.TryGetValue(key, out cached) && cached.Expires > DateTimeOffset.UtcNow) return cached.Token;
+            var challenge = _bearer!;
+            var query = new StringBuilder();
+            if (challenge["service"] is { } service) query.Append("service=").Append(Uri.EscapeDataString(service));
+            foreach (string scope in scopes) query.Append(query.Length > 0 ? "&" : "").Append("scope=").Append(Uri.EscapeDataString(scope));
+            string realm = challenge["realm"]!;
+            var uri = new Uri(realm + (realm.Contains('?') ? "&" : "?") + query);
+            var request = new HttpRequestMessage(HttpMethod.Get, uri);
+            if (_options.Credential is { } c)
+                request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.Username}:{c.Password}")));
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_options.Timeout);
+            using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+                throw new RegistryException(_options.Credential is null
+                    ? $"{Host}: the token service refused anonymous access; give credentials"
+                    : $"{Host}: the token service refused the username or password", response.StatusCode);
+            if (!response.IsSuccessStatusCode)
+                throw new RegistryException($"{Host}: the token service answered {(int)response.StatusCode} {response.ReasonPhrase}", response.StatusCode);
+            var json = JsonNode.Parse(await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false));
+            string token = json?["token"]?.GetValue<string>() ?? json?["access_token"]?.GetValue<string>()
+                ?? throw new RegistryException($"{Host}: the token service answered without a token");
+            int expiresIn = json?["expires_in"]?.GetValue<int>() ?? 60;
+            _tokens[key] = (token, DateTimeOffset.UtcNow.AddSeconds(Math.Max(10, expiresIn - 10)));
+            return token;
+        }
+        finally
+        {
+            _tokenLock.Release();
+        }
+    }
+
+    private static bool IsTransient(HttpStatusCode status) =>
+        status is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout || ((int)status >= 500 && status != HttpStatusCode.NotImplemented);
+
+    internal static bool IsTransient(Exception e, CancellationToken ct) =>
+        !ct.IsCancellationRequested && e is HttpRequestException or IOException or TimeoutException or TaskCanceledException;
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        var header = response.Headers.RetryAfter;
+        if (header?.Delta is { } delta) return delta > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : delta;
+        if (header?.Date is { } date)
+        {
+            var d = date - DateTimeOffset.UtcNow;
+            return d < TimeSpan.Zero ? TimeSpan.Zero : d > TimeSpan.FromMinutes(2) ? TimeSpan.FromMinutes(2) : d;
+        }
+        return null;
+    }
+
+    private async Task EnsureAsync(HttpResponseMessage response, string what, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode) return;
+        string detail = "";
+        try
+        {
+            string body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            var errors = JsonNode.Parse(body)?["errors"]?.AsArray();
+            if (errors?.FirstOrDefault() is { } first)
+                detail = $": {first["code"]?.GetValue<string>()} {first["message"]?.GetValue<string>()}".TrimEnd();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or HttpRequestException or IOException or InvalidOperationException)
+        {
+        }
+        string meaning = response.StatusCode switch
+        {
+            HttpStatusCode.NotFound => "not found",
+            HttpStatusCode.Unauthorized => "not authorised (check the credentials)",
+            HttpStatusCode.Forbidden => "forbidden",
+            _ => $"{(int)response.StatusCode} {response.ReasonPhrase}",
+        };
+        throw new RegistryException($"{Host}: {what}: {meaning}{detail}", response.StatusCode);
+    }
+
+    private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, CancellationToken ct)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        {
+            buffer.Write(chunk, 0, n);
+            if (buffer.Length > limit) throw new RegistryException($"a response from {response.RequestMessage?.RequestUri?.Host} is larger than {limit} bytes");
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Upload session URLs carry state; only the path is logged.</summary>
+    private static string Redact(Uri uri) => uri.GetLeftPart(UriPartial.Path);
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _tokenLock.Dispose();
+    }
+}

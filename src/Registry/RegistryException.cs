@@ -1,0 +1,16 @@
+using System.Net;
+using Occystrap.Abstractions;
+
+namespace Occystrap.Registry;
+
+/// <summary>A registry answered with an error, or could not be reached, after retries.</summary>
+public sealed class RegistryException : OccystrapException
+{
+    public RegistryException(string message, HttpStatusCode? status = null, Exception? inner = null)
+        : base(message, inner ?? new Exception(message))
+    {
+        Status = status;
+    }
+
+    public HttpStatusCode? Status { get; }
+}
