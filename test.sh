@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-bash scripts/infra/install.sh tools docker podman
+bash scripts/infra/install.sh tools docker podman registry
 ./build.sh
 
 cleanup() {

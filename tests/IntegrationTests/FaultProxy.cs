@@ -1,0 +1,121 @@
+using System.Net;
+
+namespace Occystrap.IntegrationTests;
+
+/// <summary>
+/// A loopback HTTP proxy in front of a registry that injects faults into GET and HEAD traffic: the first
+/// requests answered with an error status (500, or 429 with Retry-After), and blob downloads cut off
+/// after some bytes. Counts what it saw.
+/// </summary>
+public sealed class FaultProxy : IDisposable
+{
+    private readonly HttpListener _listener = new();
+    private readonly HttpClient _upstream;
+    private readonly string _target;
+    private int _failuresLeft;
+    private int _resetsLeft;
+    private int _requests;
+
+    public FaultProxy(string upstream, int failFirst = 0, HttpStatusCode failStatus = HttpStatusCode.InternalServerError, int retryAfterSeconds = 0, int resetBlobs = 0, long resetAfterBytes = 0)
+    {
+        _target = upstream;
+        _failuresLeft = failFirst;
+        FailStatus = failStatus;
+        RetryAfterSeconds = retryAfterSeconds;
+        _resetsLeft = resetBlobs;
+        ResetAfterBytes = resetAfterBytes;
+        _upstream = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None });
+        Port = RegistryServer.FreePort();
+        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Start();
+        _ = Task.Run(ServeAsync);
+    }
+
+    public int Port { get; }
+    public string Address => $"127.0.0.1:{Port}";
+    public HttpStatusCode FailStatus { get; }
+    public int RetryAfterSeconds { get; }
+    public long ResetAfterBytes { get; }
+    public int Requests => _requests;
+    public int Resets { get; private set; }
+    public int Failures { get; private set; }
+    public List<string> RangeRequests { get; } = [];
+
+    private async Task ServeAsync()
+    {
+        while (_listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await _listener.GetContextAsync();
+            }
+            catch (Exception)
+            {
+                return;
+            }
+            _ = Task.Run(() => HandleAsync(context));
+        }
+    }
+
+    private async Task HandleAsync(HttpListenerContext context)
+    {
+        var request = context.Request;
+        var response = context.Response;
+        Interlocked.Increment(ref _requests);
+        try
+        {
+            if (Interlocked.Decrement(ref _failuresLeft) >= 0)
+            {
+                Failures++;
+                response.StatusCode = (int)FailStatus;
+                if (RetryAfterSeconds > 0) response.AddHeader("Retry-After", RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                response.Close();
+                return;
+            }
+            var forward = new HttpRequestMessage(new HttpMethod(request.HttpMethod), $"http://{_target}{request.RawUrl}");
+            foreach (string name in new[] { "Authorization", "Accept", "Range" })
+                if (request.Headers[name] is { } value) forward.Headers.TryAddWithoutValidation(name, value);
+            if (request.Headers["Range"] is { } range) lock (RangeRequests) RangeRequests.Add(range);
+            using var upstream = await _upstream.SendAsync(forward, HttpCompletionOption.ResponseHeadersRead);
+            response.StatusCode = (int)upstream.StatusCode;
+            foreach (var h in upstream.Headers.Concat(upstream.Content.Headers))
+            {
+                if (h.Key is "Content-Length" or "Transfer-Encoding" or "Connection" or "Keep-Alive") continue;
+                response.Headers[h.Key] = string.Join(", ", h.Value);
+            }
+            bool blob = request.HttpMethod == "GET" && request.RawUrl!.Contains("/blobs/sha256:", StringComparison.Ordinal) && upstream.IsSuccessStatusCode;
+            if (upstream.Content.Headers.ContentLength is { } length) response.ContentLength64 = length;
+            if (request.HttpMethod == "HEAD")
+            {
+                response.Close();
+                return;
+            }
+            await using var body = await upstream.Content.ReadAsStreamAsync();
+            if (blob && Interlocked.Decrement(ref _resetsLeft) >= 0)
+            {
+                byte[] part = new byte[ResetAfterBytes];
+                int got = await body.ReadAtLeastAsync(part, part.Length, throwOnEndOfStream: false);
+                await response.OutputStream.WriteAsync(part.AsMemory(0, got));
+                await response.OutputStream.FlushAsync();
+                Resets++;
+                response.Abort();
+                return;
+            }
+            await body.CopyToAsync(response.OutputStream);
+            response.Close();
+        }
+        catch (Exception)
+        {
+            try { response.Abort(); }
+            catch (Exception) { }
+        }
+    }
+
+    public void Dispose()
+    {
+        _listener.Stop();
+        _listener.Close();
+        _upstream.Dispose();
+    }
+}
