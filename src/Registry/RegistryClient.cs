@@ -242,8 +242,9 @@ public sealed class RegistryClient : IDisposable
             {
                 var request = factory();
                 response = await SendFollowingRedirectsAsync(request, scopes, ct).ConfigureAwait(false);
-                if (response.StatusCode == HttpStatusCode.Unauthorized && !authenticated)
+                if (response.StatusCode == HttpStatusCode.Unauthorized)
                 {
+                    if (authenticated) throw Refused(response, what);
                     authenticated = true;
                     await AnswerChallengeAsync(response, scopes, what, ct).ConfigureAwait(false);
                     response.Dispose();
@@ -355,11 +356,27 @@ public sealed class RegistryClient : IDisposable
         {
             if (_options.Credential is null)
                 throw new RegistryException($"{Host}: {what} needs credentials (--username/--password, OCCYSTRAP_USERNAME/OCCYSTRAP_PASSWORD or a docker login)", HttpStatusCode.Unauthorized);
-            if (_basic) throw new RegistryException($"{Host}: {what}: the username or password was refused", HttpStatusCode.Unauthorized);
+            // Refused only if this very request carried them: another request may have learnt of Basic meanwhile.
+            if (response.RequestMessage?.Headers.Authorization?.Scheme == "Basic")
+                throw new RegistryException($"{Host}: {what}: the username or password was refused", HttpStatusCode.Unauthorized);
             _basic = true;
             return;
         }
         throw new RegistryException($"{Host}: {what}: unauthorised, and the registry named no way to authenticate", HttpStatusCode.Unauthorized);
+    }
+
+    /// <summary>A 401 to a request that carried credentials.</summary>
+    private RegistryException Refused(HttpResponseMessage response, string what)
+    {
+        string? scheme = response.RequestMessage?.Headers.Authorization?.Scheme;
+        response.Dispose();
+        return scheme switch
+        {
+            "Basic" => new RegistryException($"{Host}: {what}: the username or password was refused", HttpStatusCode.Unauthorized),
+            "Bearer" => new RegistryException($"{Host}: {what}: not authorised: the token service did not grant this access"
+                + (_options.Credential is null ? " to anonymous users; give credentials" : " to this user"), HttpStatusCode.Unauthorized),
+            _ => new RegistryException($"{Host}: {what}: not authorised", HttpStatusCode.Unauthorized),
+        };
     }
 
     /// <summary>A Bearer token for the scopes, reused until shortly before it expires.</summary>
