@@ -13,6 +13,18 @@ public interface IImageSink : IAsyncDisposable
     /// </summary>
     bool AcceptsCompressedLayers { get; }
 
+    /// <summary>True for a store of content-addressed blobs (a registry), which <see cref="HasBlobAsync"/> can ask.</summary>
+    bool StoresBlobs => false;
+
+    /// <summary>
+    /// Whether the destination has this blob, or has linked it now from <paramref name="knownAt"/> (where it was
+    /// last stored, as <see cref="BlobLocation"/> said then). Used to trust a layer cache entry before skipping a layer.
+    /// </summary>
+    ValueTask<bool> HasBlobAsync(Digest blob, string? knownAt, CancellationToken cancellationToken) => ValueTask.FromResult(false);
+
+    /// <summary>Where this sink stores blobs (e.g. <c>host/repository</c>), recorded in the layer cache.</summary>
+    string? BlobLocation => null;
+
     /// <summary>How many layers the sink takes at once (a registry uploads in parallel; an archive is one file).</summary>
     int MaxParallelLayers => 1;
 
@@ -71,6 +83,11 @@ public sealed class LayerContent
     /// <summary>The stream's length when known before reading.</summary>
     public long? KnownLength { get; }
 
-    /// <summary>The digests of what was read; valid once <see cref="Stream"/> has been read to its end.</summary>
-    public LayerResult GetResult() => _result();
+    /// <summary>The digests of what was read, plus the blob the sink stored, if it said; valid once <see cref="Stream"/> was read to its end.</summary>
+    public LayerResult GetResult() => _stored is { } s ? _result() with { BlobDigest = s.Digest, BlobSize = s.Size, BlobMediaType = s.MediaType } : _result();
+
+    private (Digest Digest, long Size, string MediaType)? _stored;
+
+    /// <summary>A blob store (registry) says which compressed blob it stored the layer as.</summary>
+    public void SetStoredBlob(Digest digest, long size, string mediaType) => _stored = (digest, size, mediaType);
 }

@@ -40,6 +40,19 @@ public sealed class RegistryImageWriter : IImageSink
 
     public bool AcceptsCompressedLayers => true;
 
+    public bool StoresBlobs => true;
+
+    public string BlobLocation => $"{_client.Host}/{_target.Repository}";
+
+    public async ValueTask<bool> HasBlobAsync(Digest blob, string? knownAt, CancellationToken ct)
+    {
+        if (await _client.BlobExistsAsync(_target.Repository, blob, ct).ConfigureAwait(false)) return true;
+        string prefix = _client.Host + "/";
+        if (knownAt is null || !knownAt.StartsWith(prefix, StringComparison.Ordinal) || knownAt == BlobLocation) return false;
+        return await _client.MountBlobAsync(_target.Repository, blob, knownAt[prefix.Length..], ct).ConfigureAwait(false);
+    }
+
+
     public int MaxParallelLayers => _parallel;
 
     /// <summary>Blobs found at the destination or mounted instead of uploaded (for summaries and tests).</summary>
@@ -68,6 +81,7 @@ public sealed class RegistryImageWriter : IImageSink
             var (digest, size) = await _client.UploadBlobAsync(_target.Repository,
                 (target, token) => layer.Stream.CopyToAsync(target, 1024 * 1024, token), layer.KnownBlobDigest, layer.KnownLength, ct).ConfigureAwait(false);
             _blobs[layer.GetResult().DiffId] = new StoredBlob(digest, size, layer.Compression, layer.MediaType);
+            layer.SetStoredBlob(digest, size, layer.MediaType ?? LayerMediaType(null, layer.Compression, layer.Compression == LayerCompression.Zstd));
             return;
         }
         var compression = _compression;
@@ -78,6 +92,7 @@ public sealed class RegistryImageWriter : IImageSink
         }, null, null, ct).ConfigureAwait(false);
         var result = layer.GetResult();
         _blobs[result.DiffId] = new StoredBlob(blob, blobSize, compression, null);
+        layer.SetStoredBlob(blob, blobSize, LayerMediaType(null, compression, compression == LayerCompression.Zstd));
         _log.LogDebug("layer {Index}: uploaded {Blob} ({Size} bytes, {Compression})", layer.Index + 1, blob.Short, blobSize, compression);
     }
 

@@ -30,9 +30,10 @@ internal static class Archives
     public static void Random(string destination, string repoTag, params int[] sizes)
     {
         var layers = new List<byte[]>();
-        var rng = new System.Random(sizes.Sum());
         for (int i = 0; i < sizes.Length; i++)
         {
+            // Seeded by size and place: images that share a prefix of sizes share those layers.
+            var rng = new System.Random(sizes[i] * 31 + i);
             byte[] data = new byte[sizes[i]];
             rng.NextBytes(data);
             using var ms = new MemoryStream();

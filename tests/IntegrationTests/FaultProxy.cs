@@ -41,6 +41,9 @@ public sealed class FaultProxy : IDisposable
     public int Failures { get; private set; }
     public List<string> RangeRequests { get; } = [];
 
+    /// <summary>Paths of the blob GETs seen.</summary>
+    public List<string> BlobGets { get; } = [];
+
     private async Task ServeAsync()
     {
         while (_listener.IsListening)
@@ -85,6 +88,7 @@ public sealed class FaultProxy : IDisposable
                 response.Headers[h.Key] = string.Join(", ", h.Value);
             }
             bool blob = request.HttpMethod == "GET" && request.RawUrl!.Contains("/blobs/sha256:", StringComparison.Ordinal) && upstream.IsSuccessStatusCode;
+            if (blob) lock (BlobGets) BlobGets.Add(request.RawUrl!);
             if (upstream.Content.Headers.ContentLength is { } length) response.ContentLength64 = length;
             if (request.HttpMethod == "HEAD")
             {

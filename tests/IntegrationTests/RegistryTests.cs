@@ -219,6 +219,62 @@ public sealed class RegistryTests(PlainRegistry registry) : IClassFixture<PlainR
         foreach (string f in new[] { "a.tar", "b.tar", "c.tar" }) DiffIds(_dir[f]).Should().Equal(DiffIds(_dir["skopeo.tar"]));
     }
 
+    private List<string> LayerBlobs(string image) =>
+        JsonNode.Parse(Must("skopeo", "inspect", "--raw", "--tls-verify=false", image))!["layers"]!.AsArray().Select(l => l!["digest"]!.GetValue<string>()).ToList();
+
+    [Fact]
+    public void The_layer_cache_skips_shared_layers_and_distrusts_blobs_the_registry_lost()
+    {
+        Archives.Random(_dir["a.tar"], "x/a:1", 2_000_000, 1_000_000, 300_000);
+        Archives.Random(_dir["b.tar"], "x/b:1", 2_000_000, 1_000_000, 400_000);
+        Ok(Occy("--insecure", "process", $"tar://{_dir["a.tar"]}", $"registry://{Reg}/src/a:{_tag}"));
+        Ok(Occy("--insecure", "process", $"tar://{_dir["b.tar"]}", $"registry://{Reg}/src/b:{_tag}"));
+        var sourceB = LayerBlobs($"docker://{Reg}/src/b:{_tag}");
+        string cache = _dir["cache.json"];
+        using var proxy = new FaultProxy(Reg);
+        int LayerGets() { lock (proxy.BlobGets) return proxy.BlobGets.Count(p => sourceB.Any(d => p.EndsWith(d, StringComparison.Ordinal))); }
+
+        Result Push(string from, string to) => Occy("--insecure", "--layer-cache", cache, "process",
+            $"registry://{proxy.Address}/{from}:{_tag}", $"registry://{Reg}/{to}:{_tag}", "-f", "normalize-timestamps");
+        Ok(Push("src/a", "dst/a"));
+        File.Exists(cache).Should().BeTrue();
+        int before = LayerGets();
+        var second = Push("src/b", "dst/b");
+        Ok(second);
+        (LayerGets() - before).Should().Be(1, "only the layer B does not share with A is fetched");
+        second.Stderr.Should().Contain("2 from the layer cache");
+
+        // The same pipeline without the cache gives the same image.
+        Ok(Occy("--insecure", "process", $"registry://{Reg}/src/b:{_tag}", $"registry://{Reg}/dst/fresh:{_tag}", "-f", "normalize-timestamps"));
+        ConfigDiffIds($"docker://{Reg}/dst/b:{_tag}").Should().Equal(ConfigDiffIds($"docker://{Reg}/dst/fresh:{_tag}"));
+        LayerBlobs($"docker://{Reg}/dst/b:{_tag}").Should().Equal(LayerBlobs($"docker://{Reg}/dst/fresh:{_tag}"));
+
+        // A blob the registry lost (from both repositories it was linked into) is not trusted: the layer is processed again.
+        string lost = LayerBlobs($"docker://{Reg}/dst/b:{_tag}")[0];
+        using (var http = new HttpClient())
+            foreach (string repo in new[] { "dst/a", "dst/b" })
+                http.Send(new HttpRequestMessage(HttpMethod.Delete, $"http://{Reg}/v2/{repo}/blobs/{lost}")).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        before = LayerGets();
+        Ok(Push("src/b", "dst/b"));
+        (LayerGets() - before).Should().Be(1);
+        Must("skopeo", "copy", "--quiet", "--src-tls-verify=false", $"docker://{Reg}/dst/b:{_tag}", $"docker-archive:{_dir["check.tar"]}:x/y:z");
+        DiffIds(_dir["check.tar"]).Should().Equal(ConfigDiffIds($"docker://{Reg}/dst/fresh:{_tag}"));
+    }
+
+    [Fact]
+    public void The_layer_cache_file_survives_processes_that_share_it()
+    {
+        string cache = _dir["shared-cache.json"];
+        var runs = Enumerable.Range(0, 3).Select(n => Task.Run(() =>
+        {
+            Archives.Random(_dir[$"p{n}.tar"], $"x/p{n}:1", 100_000 + n);
+            return Occy("--insecure", "--layer-cache", cache, "process", $"tar://{_dir[$"p{n}.tar"]}", $"registry://{Reg}/par/p{n}:{_tag}");
+        })).ToArray();
+        Task.WaitAll(runs);
+        runs.Should().AllSatisfy(t => t.Result.Code.Should().Be(0));
+        JsonNode.Parse(File.ReadAllText(cache))!["layers"]!.AsObject().Count.Should().Be(3, "no process lost another's entry");
+    }
+
     [Fact]
     public void A_registry_that_keeps_failing_gives_up_with_one_line()
     {

@@ -20,10 +20,23 @@ internal static class Commands
 
         await using var image = await inputPlugin.OpenAsync(inputInvocation, ct).ConfigureAwait(false);
         await using var sink = await outputPlugin.CreateAsync(outputInvocation, image.Name, ct).ConfigureAwait(false);
+        LayerCache? cache = app.Globals.LayerCache is { } cachePath ? LayerCache.Open(cachePath, app.Log) : null;
+        string compression = outputSpec.Options.LastOrDefault(o => o.Key == "compression").Value ?? app.Globals.Compression ?? "gzip";
         var runner = new PipelineRunner(app.Log, app.Progress);
-        var summary = await runner.RunAsync(image, filters, sink, ct).ConfigureAwait(false);
+        PipelineSummary summary;
+        try
+        {
+            summary = await runner.RunAsync(image, filters, sink, ct,
+                cache is null ? null : (cache, LayerCache.PipelineHash(filterSpecs, compression))).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Layers that reached the registry stay useful even when the run failed later.
+            cache?.Save();
+        }
         app.Progress.Dispose();
-        App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied), {Sizes.Format(summary.Bytes)} written, {summary.Elapsed.TotalSeconds:0.0}s");
+        string cached = cache is { Hits: > 0 } ? $", {cache.Hits} from the layer cache" : "";
+        App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied{cached}), {Sizes.Format(summary.Bytes)} written, {summary.Elapsed.TotalSeconds:0.0}s");
         return 0;
     }
 

@@ -19,8 +19,12 @@ internal sealed record PipelineSummary(int Layers, long Bytes, TimeSpan Elapsed,
 /// </summary>
 internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 {
-    public async Task<PipelineSummary> RunAsync(IImageSource source, IReadOnlyList<IImageFilter> filters, IImageSink sink, CancellationToken ct)
+    /// <param name="cache">The layer cache and this pipeline's hash, when <c>--layer-cache</c> is given.</param>
+    public async Task<PipelineSummary> RunAsync(IImageSource source, IReadOnlyList<IImageFilter> filters, IImageSink sink, CancellationToken ct,
+        (LayerCache Cache, string Hash)? cache = null)
     {
+        // A cached layer is skipped unread, so the cache is only consulted when no filter must see every layer.
+        bool useCache = cache is not null && sink.StoresBlobs && !filters.Any(f => f.ObservesLayers);
         var clock = Stopwatch.StartNew();
         foreach (var f in filters) await f.BeginAsync(source.Name, source.Config, ct).ConfigureAwait(false);
 
@@ -42,6 +46,17 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             bool compressed = !looked && sink.AcceptsCompressedLayers && layer.Compression != LayerCompression.None;
             var form = compressed ? layer.Compression : LayerCompression.None;
 
+            if (useCache && cache!.Value.Cache.Find(layer.DiffId, cache.Value.Hash) is { } hit
+                && await sink.HasBlobAsync(hit.CompressedDigest, hit.Location, ct).ConfigureAwait(false))
+            {
+                cache.Value.Cache.CountHit();
+                results[i] = new LayerResult(i, hit.DiffId, null, hit.CompressedDigest, hit.CompressedSize, hit.MediaType);
+                if (hit.DiffId != layer.DiffId) Interlocked.Increment(ref rewritten);
+                else Interlocked.Increment(ref copied);
+                log.LogDebug("layer {Index}/{Count} {DiffId}: in the layer cache and at the destination; skipped", i + 1, layers.Count, layer.DiffId.Short);
+                return;
+            }
+
             Task<(LayerResult, LayerResult)> work;
             bool first = true;
             if (looked) work = WriteLayerAsync(source, layer, stages, compressed, sink, ct);
@@ -55,6 +70,7 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             }
             var (written, original) = await work.ConfigureAwait(false);
             results[i] = written with { Index = i };
+            if (cache is not null && sink.StoresBlobs) cache.Value.Cache.Record(layer.DiffId, cache.Value.Hash, written, sink.BlobLocation);
             if (first) Interlocked.Add(ref bytes, written.BlobSize ?? written.Size ?? 0);
             if (written.DiffId != layer.DiffId) Interlocked.Increment(ref rewritten);
             else Interlocked.Increment(ref copied);

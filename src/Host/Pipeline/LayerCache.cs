@@ -1,0 +1,156 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Occystrap.Abstractions;
+using Occystrap.Formats.Images;
+
+namespace Occystrap.Host.Pipeline;
+
+/// <summary>One cached layer: what an input layer became at a registry under one pipeline.</summary>
+internal sealed record LayerCacheEntry(Digest CompressedDigest, long CompressedSize, string MediaType, Digest DiffId, string FiltersHash, DateTimeOffset Timestamp, string? Location);
+
+/// <summary>
+/// The <c>--layer-cache</c> file: for an input layer (diff_id) and a pipeline (filters and compression),
+/// the blob it was pushed as and the diff_id it has after the filters. A hit is trusted only after the
+/// registry confirms it still has the blob. Saved atomically (temp file and rename) under a lock file,
+/// merging with what other processes saved meanwhile, so processes sharing the file lose nothing.
+/// </summary>
+internal sealed class LayerCache
+{
+    private const string LayerRewriteVersion = "occystrap-dotnet-1";
+    private readonly string _path;
+    private readonly ILogger _log;
+    private readonly Dictionary<string, LayerCacheEntry> _entries = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LayerCacheEntry> _added = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+
+    private LayerCache(string path, ILogger log)
+    {
+        _path = Path.GetFullPath(path);
+        _log = log;
+    }
+
+    public int Hits { get; private set; }
+
+    public static LayerCache Open(string path, ILogger log)
+    {
+        var cache = new LayerCache(path, log);
+        foreach (var (key, entry) in cache.Read()) cache._entries[key] = entry;
+        return cache;
+    }
+
+    /// <summary>
+    /// The pipeline's identity: the filter specs in order (names and options normalised) and the
+    /// compression of rewritten layers, with a version that changes whenever rewriting changes bytes.
+    /// </summary>
+    public static string PipelineHash(IEnumerable<string> filterSpecs, string compression)
+    {
+        var text = new StringBuilder(LayerRewriteVersion).Append("\ncompression=").Append(compression);
+        foreach (string spec in filterSpecs) text.Append("\nfilter=").Append(spec.Trim());
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
+    private static string Key(Digest inputDiffId, string filtersHash) => $"{inputDiffId}/{filtersHash}";
+
+    public LayerCacheEntry? Find(Digest inputDiffId, string filtersHash)
+    {
+        lock (_gate) return _entries.TryGetValue(Key(inputDiffId, filtersHash), out var e) ? e : null;
+    }
+
+    public void CountHit()
+    {
+        lock (_gate) Hits++;
+    }
+
+    public void Record(Digest inputDiffId, string filtersHash, LayerResult written, string? location)
+    {
+        if (written.BlobDigest is not { } blob || written.BlobMediaType is not { } mediaType) return;
+        var entry = new LayerCacheEntry(blob, written.BlobSize ?? 0, mediaType, written.DiffId, filtersHash, DateTimeOffset.UtcNow, location);
+        lock (_gate)
+        {
+            _entries[Key(inputDiffId, filtersHash)] = entry;
+            _added[Key(inputDiffId, filtersHash)] = entry;
+        }
+    }
+
+    /// <summary>Merges this run's entries into the file as it is now, under the lock, then renames a temp file over it.</summary>
+    public void Save()
+    {
+        lock (_gate)
+        {
+            if (_added.Count == 0) return;
+            string? dir = Path.GetDirectoryName(_path);
+            if (dir is not null) Directory.CreateDirectory(dir);
+            using var fileLock = AcquireLock();
+            var merged = Read();
+            foreach (var (k, v) in _added) merged[k] = v;
+            var layers = new JsonObject();
+            foreach (var (k, v) in merged.OrderBy(p => p.Key, StringComparer.Ordinal))
+                layers[k] = new JsonObject
+                {
+                    ["compressed_digest"] = v.CompressedDigest.ToString(),
+                    ["compressed_size"] = v.CompressedSize,
+                    ["media_type"] = v.MediaType,
+                    ["diff_id"] = v.DiffId.ToString(),
+                    ["filters_hash"] = v.FiltersHash,
+                    ["timestamp"] = v.Timestamp.ToString("o", CultureInfo.InvariantCulture),
+                    ["location"] = v.Location,
+                };
+            var root = new JsonObject { ["version"] = 1, ["layers"] = layers };
+            string temp = $"{_path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+            File.WriteAllBytes(temp, ImageConfig.Serialize(root));
+            File.Move(temp, _path, overwrite: true);
+            _added.Clear();
+        }
+    }
+
+    private FileStream AcquireLock()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(_path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(25);
+            }
+        }
+    }
+
+    private Dictionary<string, LayerCacheEntry> Read()
+    {
+        var result = new Dictionary<string, LayerCacheEntry>(StringComparer.Ordinal);
+        if (!File.Exists(_path)) return result;
+        try
+        {
+            var root = JsonNode.Parse(File.ReadAllBytes(_path)) as JsonObject;
+            if (root?["version"]?.GetValue<int>() != 1 || root["layers"] is not JsonObject layers)
+            {
+                _log.LogWarning("layer cache {Path} has an unknown format; starting a new one", _path);
+                return result;
+            }
+            foreach (var (key, value) in layers)
+            {
+                if (value is not JsonObject o) continue;
+                if (!Digest.TryParse(o["compressed_digest"]?.GetValue<string>(), out var blob)
+                    || !Digest.TryParse(o["diff_id"]?.GetValue<string>(), out var diffId)
+                    || o["media_type"]?.GetValue<string>() is not { } mediaType
+                    || o["filters_hash"]?.GetValue<string>() is not { } hash)
+                    continue; // Entries without the output diff_id (older formats) cannot keep the config right: ignored.
+                var stamp = DateTimeOffset.TryParse(o["timestamp"]?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var t) ? t : DateTimeOffset.UnixEpoch;
+                result[key] = new LayerCacheEntry(blob, o["compressed_size"]?.GetValue<long>() ?? 0, mediaType, diffId, hash, stamp, o["location"]?.GetValue<string>());
+            }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            _log.LogWarning("layer cache {Path} is not valid JSON ({Reason}); starting a new one", _path, e.Message);
+        }
+        return result;
+    }
+}
