@@ -22,15 +22,20 @@ public static class Program
 
         async Task<int> RunAsync(ParseResult result, CancellationToken cancellation, Func<App, CancellationToken, Task<int>> work)
         {
-            using var app = new App(globals, result);
+            App? app = null;
             try
             {
+                app = new App(globals, result);
                 return await work(app, cancellation).ConfigureAwait(false);
             }
             catch (Exception e)
             {
-                app.Progress.Dispose();
-                return Report(e, app.Globals.Debug);
+                app?.Progress.Dispose();
+                return Report(e, app?.Globals.Debug ?? result.GetValue(globals.Debug));
+            }
+            finally
+            {
+                app?.Dispose();
             }
         }
     }

@@ -68,6 +68,27 @@ public sealed class LayerFilterTests : IDisposable
     }
 
     [Fact]
+    public void Exclude_drops_files_under_an_excluded_folder_that_has_no_entry_of_its_own()
+    {
+        Shell.Run("""
+            mkdir -p t/app/sub && echo x > t/app/sub/x.py && echo y > t/app/y.py
+            tar --format=pax -C t -cf nodirs.tar app/sub/x.py app/y.py
+            """, _dir.Path);
+        var filter = Create("exclude:pattern=sub", new ExcludeFilter()).ForLayer(new LayerInfo(ImageName.Unnamed, 0, 1, default))!;
+        using var input = File.OpenRead(_dir["nodirs.tar"]);
+        using var rewrite = new TarRewriteStream(input, [filter]);
+        using (var o = File.Create(_dir["nodirs.out.tar"])) rewrite.CopyTo(o);
+        Names(_dir["nodirs.out.tar"]).Should().Equal("app/y.py");
+    }
+
+    [Fact]
+    public void Normalize_refuses_a_time_no_date_can_hold()
+    {
+        var act = () => Create("normalize-timestamps:ts=999999999999999", new NormalizeTimestampsFilter());
+        act.Should().Throw<UsageException>().WithMessage("*ts must be between*");
+    }
+
+    [Fact]
     public void Normalize_sets_every_time_drops_atime_and_ctime_and_keeps_the_rest()
     {
         string output = Apply("normalize-timestamps:ts=1609459200", new NormalizeTimestampsFilter(), "n.tar");
@@ -137,6 +158,8 @@ public sealed class LayerFilterTests : IDisposable
     [InlineData("usr/share/doc", "usr/share/doc/", true)]
     [InlineData("file[0-9].txt", "a/file7.txt", true)]
     [InlineData("file[!0-9].txt", "a/file7.txt", false)]
+    [InlineData("**", "any/thing/at/all", true)]
+    [InlineData("**", "top", true)]
     public void Globs_match_like_their_documentation_says(string pattern, string path, bool match)
     {
         new PathGlob(pattern).IsMatch(path).Should().Be(match);

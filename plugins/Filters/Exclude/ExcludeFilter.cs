@@ -52,8 +52,14 @@ public sealed class ExcludeFilter : IFilterPlugin
             if (_count > 0) log.LogInformation("exclude: dropped {Count} entries from layer {Index}", _count, layer.Index + 1);
         }
 
-        private bool Excluded(string path) =>
-            globs.Any(g => g.IsMatch(path)) || _droppedDirs.Any(d => path.StartsWith(d, StringComparison.Ordinal));
+        /// <summary>The path or any folder above it matches (the folder need not have an entry of its own in this layer).</summary>
+        private bool Excluded(string path)
+        {
+            if (_droppedDirs.Any(d => path.StartsWith(d, StringComparison.Ordinal))) return true;
+            for (int end = path.Length; end > 0; end = path.LastIndexOf('/', end - 1))
+                if (globs.Any(g => g.IsMatch(path[..end]))) return true;
+            return false;
+        }
 
         private static string? WhitedOut(string path)
         {

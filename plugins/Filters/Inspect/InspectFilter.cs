@@ -24,8 +24,14 @@ public sealed class InspectFilter : IFilterPlugin
         new("file", OptionType.String, "The JSONL file to append to") { Required = true },
     ];
 
-    public IImageFilter Create(PluginInvocation invocation) =>
-        new Filter(invocation.Options.GetString("file")!, invocation.Logger);
+    public IImageFilter Create(PluginInvocation invocation)
+    {
+        string file = invocation.Options.GetString("file")!;
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(file));
+        if (folder is not null && !Directory.Exists(folder))
+            throw new UsageException($"filter 'inspect': the folder of {file} does not exist");
+        return new Filter(file, invocation.Logger);
+    }
 
     private sealed class Filter(string file, ILogger log) : IImageFilter
     {

@@ -24,6 +24,9 @@ public sealed class NormalizeTimestampsFilter : IFilterPlugin
     public IImageFilter Create(PluginInvocation invocation)
     {
         long seconds = invocation.Options.GetInt("ts") ?? FromEnvironment() ?? 0;
+        // Tar headers hold 0 to 8^11-1 seconds directly; PAX records take the rest, but dates past year 9999 are no timestamps.
+        if (seconds < 0 || seconds > 253402300799)
+            throw new UsageException($"filter 'normalize-timestamps': ts must be between 0 and 253402300799 (the year 9999), not {seconds}");
         return new Filter(DateTimeOffset.FromUnixTimeSeconds(seconds));
     }
 

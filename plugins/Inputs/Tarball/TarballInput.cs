@@ -19,6 +19,6 @@ public sealed class TarballInput : IInputPlugin
     public Task<IImageSource> OpenAsync(PluginInvocation invocation, CancellationToken cancellationToken)
     {
         string path = FilePaths.FromUriTarget(invocation.Target, "tar://");
-        return Task.FromResult<IImageSource>(DockerArchiveImage.Open(path, invocation.Options.GetString("image"), invocation.Globals));
+        return Task.FromResult<IImageSource>(DockerArchiveImage.Open(path, invocation.Options.GetString("image"), invocation.Globals, cancellationToken));
     }
 }

@@ -31,7 +31,7 @@ public sealed class DockerArchiveImage : IImageSource
 
     /// <param name="select">Which image of a multi-image archive (<c>repo:tag</c>); null takes the first.</param>
     /// <param name="platform">Chooses from an OCI index; its temp folder holds the plain copy of a compressed archive.</param>
-    public static DockerArchiveImage Open(string path, string? select, GlobalOptions? platform = null)
+    public static DockerArchiveImage Open(string path, string? select, GlobalOptions? platform = null, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(path))
             throw new OccystrapException(Directory.Exists(path) ? $"{path} is a directory, not a docker-save archive" : $"{path}: no such file");
@@ -45,7 +45,7 @@ public sealed class DockerArchiveImage : IImageSource
         {
             using (var input = LayerCompressionCodec.OpenDecompressed(File.OpenRead(path), compression))
             using (var output = new FileStream(copy, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1024 * 1024))
-                input.CopyTo(output);
+                input.CopyToAsync(output, 1024 * 1024, cancellationToken).GetAwaiter().GetResult();
             var image = Open(ArchiveIndex.Build(copy, displayName: path), select, platform);
             image._temporaryCopy = copy;
             return image;

@@ -17,7 +17,7 @@ public sealed class PathGlob
     {
         Pattern = pattern;
         string p = Normalize(pattern);
-        if (!p.Contains('/')) p = "**/" + p;
+        if (!p.Contains('/') && !p.StartsWith("**", StringComparison.Ordinal)) p = "**/" + p;
         _regex = new Regex("^" + Translate(p) + "$", RegexOptions.CultureInvariant | RegexOptions.Singleline, TimeSpan.FromSeconds(1));
     }
 

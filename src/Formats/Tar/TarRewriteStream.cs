@@ -123,7 +123,7 @@ public sealed class TarRewriteStream : Stream
             var filter = ((LayerStage.FilterStage)stage).Filter;
             if (filter.Process(record.Entry) == EntryAction.Drop)
             {
-                if (_preserve) throw new InvalidOperationException($"a filter that says it only looks dropped '{record.Entry.Path}'");
+                if (!filter.ChangesEntries) throw new InvalidOperationException($"{filter.GetType().Name} says it only looks, but dropped '{record.Entry.Path}'");
                 kept = false;
             }
         }

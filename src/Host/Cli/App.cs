@@ -18,6 +18,8 @@ internal sealed class App : IDisposable
         _set = set;
         _parse = parse;
         Globals = set.Read(parse);
+        if (!Directory.Exists(Globals.TempDir))
+            throw new UsageException($"--temp-dir {Globals.TempDir} does not exist");
         var level = Globals.Debug ? LogLevel.Trace : Globals.Verbose ? LogLevel.Debug : LogLevel.Information;
         Loggers = new StderrLoggerFactory(level, Stderr);
         Log = Loggers.CreateLogger("occystrap");
