@@ -1,39 +1,33 @@
 #!/usr/bin/env bash
-# Generates a docker-save archive of several layers, each of many files (half random bytes, half
-# text), for benchmarks: make-big-image.sh OUT.tar [TOTAL_MB] [LAYERS]. Deterministic for a given size.
+# Builds a docker-save archive for benchmarks from this machine's own files, so that layers hold
+# real binaries, libraries and text (as image layers do), in deterministic order and with fixed
+# times: make-big-image.sh OUT.tar [TOTAL_MB] [LAYERS]. Each layer takes files of one system folder.
 set -euo pipefail
-out=$1; total_mb=${2:-600}; layers=${3:-4}
+out=$1; total_mb=${2:-600}; layers=${3:-6}
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-python3 - "$work" "$total_mb" "$layers" <<'PY'
-import hashlib, json, os, random, sys, tarfile, io
-work, total_mb, layers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rng = random.Random(42)
-per_layer = total_mb * 1024 * 1024 // layers
-diff_ids, names = [], []
-words = b"lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor ".split()
-for n in range(layers):
-    path = os.path.join(work, f"layer{n}.tar")
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
-        size = 0; i = 0
-        while size < per_layer:
-            length = rng.randint(1024, 256 * 1024)
-            if i % 2:
-                data = rng.randbytes(length)
-            else:
-                data = b" ".join(rng.choice(words) for _ in range(length // 6))[:length]
-            ext = ".pyc" if i % 10 == 0 else ".dat"
-            info = tarfile.TarInfo(f"opt/bench/l{n}/d{i // 100}/f{i}{ext}")
-            info.size = len(data); info.mtime = 1700000000 + i; info.mode = 0o644
-            t.addfile(info, io.BytesIO(data)); size += len(data); i += 1
-    h = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    os.makedirs(os.path.join(work, "img", h), exist_ok=True)
-    os.rename(path, os.path.join(work, "img", h, "layer.tar"))
-    diff_ids.append("sha256:" + h); names.append(f"{h}/layer.tar")
-config = json.dumps({"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-c = hashlib.sha256(config).hexdigest()
-open(os.path.join(work, "img", c + ".json"), "wb").write(config)
-json.dump([{"Config": c + ".json", "RepoTags": ["localhost/bench/big:latest"], "Layers": names}], open(os.path.join(work, "img", "manifest.json"), "w"))
-PY
+dirs=(/usr/lib/x86_64-linux-gnu /usr/share /usr/bin /usr/lib/gcc /usr/lib/jvm /opt)
+per_layer=$(( total_mb * 1000000 / layers ))
+diff_ids=() names=()
+mkdir -p "$work/img"
+for n in $(seq 0 $((layers - 1))); do
+  dir=${dirs[$((n % ${#dirs[@]}))]}
+  # Files under 16 MiB, sorted, until the layer's share of the size is reached (a later layer of the
+  # same folder takes the next files).
+  skip=$(( n / ${#dirs[@]} * per_layer ))
+  # (awk stops reading early: the pipe's SIGPIPE is expected, so pipefail is off for it)
+  ( set +o pipefail
+    find "$dir" -type f -size -16M -printf '%s\t%p\n' 2>/dev/null | LC_ALL=C sort -t "$(printf '\t')" -k2 \
+      | awk -F '\t' -v skip="$skip" -v want="$per_layer" '{ t += $1; if (t <= skip) next; if (t - skip > want) exit; print $2 }' \
+      | sed 's|^/||' > "$work/list" )
+  tar --format=pax --numeric-owner --mtime=@1700000000 --no-recursion -C / -T "$work/list" -cf "$work/layer.tar"
+  h=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
+  mkdir -p "$work/img/$h"; mv "$work/layer.tar" "$work/img/$h/layer.tar"
+  diff_ids+=("\"sha256:$h\""); names+=("\"$h/layer.tar\"")
+done
+ids=$(IFS=,; echo "${diff_ids[*]}"); layer_names=$(IFS=,; echo "${names[*]}")
+printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[%s]}}' "$ids" > "$work/config.json"
+c=$(sha256sum "$work/config.json" | cut -d' ' -f1); mv "$work/config.json" "$work/img/$c.json"
+printf '[{"Config":"%s.json","RepoTags":["localhost/bench/big:latest"],"Layers":[%s]}]' "$c" "$layer_names" > "$work/img/manifest.json"
 (cd "$work/img" && tar --format=gnu -cf "$work/out.tar" ./*)
 mv "$work/out.tar" "$out"
 echo "wrote $out ($(du -m "$out" | cut -f1) MB, $layers layers)"

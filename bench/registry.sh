@@ -20,14 +20,14 @@ cleanup() {
 trap cleanup EXIT
 skopeo_cache=/var/lib/containers/cache/blob-info-cache-v1.boltdb
 
-[ -f "$work/big.tar" ] || bash bench/make-big-image.sh "$work/big.tar" 600 6
+[ -f "$work/big.tar" ] || bash bench/make-big-image.sh "$work/big.tar" 700 6
 mb=$(( $(stat -c %s "$work/big.tar") / 1000000 ))
-bash scripts/infra/registry.sh start --port $src >/dev/null
+bash scripts/infra/registry.sh start --port $src >/dev/null 2>&1
 skopeo copy --quiet --dest-tls-verify=false "docker-archive:$work/big.tar" "docker://127.0.0.1:$src/bench/big:1"
 
 fresh_dst() {
   bash scripts/infra/registry.sh stop --port $dst >/dev/null 2>&1 || true
-  bash scripts/infra/registry.sh start --port $dst >/dev/null
+  bash scripts/infra/registry.sh start --port $dst >/dev/null 2>&1
   rm -f "$skopeo_cache"
 }
 
@@ -50,7 +50,7 @@ measure() { # measure NAME SETUP COMMAND...: median seconds of $runs runs; SETUP
 none() { :; }
 ratio() { printf '%-34s occystrap/skopeo = %.2f\n' "$1" "$(echo "${median[occystrap-$1]} / ${median[skopeo-$1]}" | bc -l)"; }
 
-echo "image: $mb MB uncompressed, 6 layers; $runs runs each; -j 4"
+echo "image: $mb MB uncompressed (this machine's own files), 6 layers; $runs runs each; -j 4"
 measure occystrap-registry-to-archive none $occy --insecure process "registry://127.0.0.1:$src/bench/big:1" "tar://$work/out.tar"
 measure skopeo-registry-to-archive none skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/bench/big:1" "docker-archive:$work/out.tar:bench/big:1"
 measure occystrap-archive-to-registry fresh_dst $occy --insecure process "tar://$work/big.tar" "registry://127.0.0.1:$dst/bench/big:1"

@@ -16,8 +16,12 @@ public sealed class FaultProxy : IDisposable
     private int _resetsLeft;
     private int _requests;
 
-    public FaultProxy(string upstream, int failFirst = 0, HttpStatusCode failStatus = HttpStatusCode.InternalServerError, int retryAfterSeconds = 0, int resetBlobs = 0, long resetAfterBytes = 0)
+    /// <param name="redirectBlobsWith">When set, blob GETs are redirected to this proxy under another host name
+    /// (localhost instead of 127.0.0.1), as registries redirect to blob storage; the proxy then fetches
+    /// the blob upstream with these credentials itself and records whether the client sent any.</param>
+    public FaultProxy(string upstream, int failFirst = 0, HttpStatusCode failStatus = HttpStatusCode.InternalServerError, int retryAfterSeconds = 0, int resetBlobs = 0, long resetAfterBytes = 0, string? redirectBlobsWith = null)
     {
+        _redirectAuth = redirectBlobsWith;
         _target = upstream;
         _failuresLeft = failFirst;
         FailStatus = failStatus;
@@ -27,9 +31,15 @@ public sealed class FaultProxy : IDisposable
         _upstream = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None });
         Port = RegistryServer.FreePort();
         _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+        _listener.Prefixes.Add($"http://localhost:{Port}/");
         _listener.Start();
         _ = Task.Run(ServeAsync);
     }
+
+    private readonly string? _redirectAuth;
+
+    /// <summary>For each redirected blob GET: whether it carried an Authorization header.</summary>
+    public List<bool> RedirectedCarriedAuth { get; } = [];
 
     public int Port { get; }
     public string Address => $"127.0.0.1:{Port}";
@@ -76,9 +86,25 @@ public sealed class FaultProxy : IDisposable
                 response.Close();
                 return;
             }
-            var forward = new HttpRequestMessage(new HttpMethod(request.HttpMethod), $"http://{_target}{request.RawUrl}");
+            string url = request.RawUrl!;
+            bool redirected = url.StartsWith("/storage/", StringComparison.Ordinal);
+            if (_redirectAuth is not null && !redirected && request.HttpMethod == "GET" && url.Contains("/blobs/sha256:", StringComparison.Ordinal))
+            {
+                response.StatusCode = 307;
+                response.RedirectLocation = $"http://localhost:{Port}/storage{url}";
+                response.Close();
+                return;
+            }
+            if (redirected)
+            {
+                lock (RedirectedCarriedAuth) RedirectedCarriedAuth.Add(request.Headers["Authorization"] is not null);
+                url = url["/storage".Length..];
+            }
+            var forward = new HttpRequestMessage(new HttpMethod(request.HttpMethod), $"http://{_target}{url}");
             foreach (string name in new[] { "Authorization", "Accept", "Range" })
                 if (request.Headers[name] is { } value) forward.Headers.TryAddWithoutValidation(name, value);
+            if (redirected && _redirectAuth is not null)
+                forward.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(_redirectAuth)));
             if (request.Headers["Range"] is { } range) lock (RangeRequests) RangeRequests.Add(range);
             using var upstream = await _upstream.SendAsync(forward, HttpCompletionOption.ResponseHeadersRead);
             response.StatusCode = (int)upstream.StatusCode;

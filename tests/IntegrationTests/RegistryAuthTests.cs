@@ -78,6 +78,20 @@ public sealed class RegistryAuthTests : IDisposable
     }
 
     [Fact]
+    public void Redirects_to_blob_storage_are_followed_without_the_credentials()
+    {
+        using var server = RegistryServer.Start("htpasswd");
+        var env = Env();
+        var push = OccyWith(env, "--insecure", "--username", User, "--password", Password, "process", $"tar://{SampleImage}", $"registry://{server.Address}/occy/redir:1");
+        push.Code.Should().Be(0, push.ToString());
+        using var proxy = new FaultProxy(server.Address, redirectBlobsWith: $"{User}:{Password}");
+        var pull = OccyWith(env, "--insecure", "--username", User, "--password", Password, "process", $"registry://{proxy.Address}/occy/redir:1", $"tar://{_dir["out.tar"]}");
+        pull.Code.Should().Be(0, pull.ToString());
+        DiffIds(_dir["out.tar"]).Should().Equal(DiffIds(SampleImage));
+        proxy.RedirectedCarriedAuth.Should().NotBeEmpty().And.AllSatisfy(a => a.Should().BeFalse("credentials stay with the registry's own host"));
+    }
+
+    [Fact]
     public void Wrong_or_missing_credentials_are_one_clear_line_without_the_secret()
     {
         using var server = RegistryServer.Start("htpasswd");

@@ -8,6 +8,12 @@ namespace Occystrap.Formats.Compression;
 /// <summary>Detects layer compression by magic bytes and opens (de)compressing streams.</summary>
 public static class LayerCompressionCodec
 {
+    /// <summary>
+    /// The deflate level for layers compressed here: 3 compresses image layers within about 2% of level 6
+    /// at about 1.5 times its speed with the zlib-ng in .NET (see docs/decisions). Fixed, so output is reproducible.
+    /// </summary>
+    public const int GzipLevel = 3;
+
     /// <summary>gzip <c>1f 8b</c>, zstd <c>28 b5 2f fd</c>, anything else is taken as plain tar.</summary>
     public static LayerCompression Detect(ReadOnlySpan<byte> head)
     {
@@ -42,7 +48,7 @@ public static class LayerCompressionCodec
     public static Stream OpenCompressor(Stream destination, LayerCompression compression, bool leaveOpen = true) => compression switch
     {
         LayerCompression.None => new FixedChunkWriteStream(destination, 64 * 1024, leaveOpen),
-        LayerCompression.Gzip => new FixedChunkWriteStream(new GZipStream(destination, CompressionLevel.Optimal, leaveOpen)),
+        LayerCompression.Gzip => new FixedChunkWriteStream(new GZipStream(destination, new ZLibCompressionOptions { CompressionLevel = GzipLevel }, leaveOpen)),
         LayerCompression.Zstd => new FixedChunkWriteStream(new CompressionStream(destination, level: 3, leaveOpen: leaveOpen)),
         _ => throw new ArgumentOutOfRangeException(nameof(compression)),
     };
