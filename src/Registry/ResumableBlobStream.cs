@@ -1,5 +1,6 @@
 using System.Net;
 using Occystrap.Abstractions;
+using Occystrap.Formats.IO;
 
 namespace Occystrap.Registry;
 
@@ -8,7 +9,7 @@ namespace Occystrap.Registry;
 /// requested again from the byte it stopped at (Range), up to the client's attempt limit. A stalled
 /// body (no bytes for the client's timeout) counts as broken.
 /// </summary>
-internal sealed class ResumableBlobStream : Stream
+internal sealed class ResumableBlobStream : ReadOnlyStream
 {
     private readonly RegistryClient _client;
     private readonly string _repository;
@@ -103,15 +104,8 @@ internal sealed class ResumableBlobStream : Stream
         }
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => _size ?? throw new NotSupportedException();
     public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

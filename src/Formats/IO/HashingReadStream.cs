@@ -8,7 +8,7 @@ namespace Occystrap.Formats.IO;
 /// end of the stream with other bytes throws <see cref="DigestMismatchException"/>, so a reader can never
 /// finish with unverified data.
 /// </summary>
-public sealed class HashingReadStream : Stream
+public sealed class HashingReadStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
@@ -32,7 +32,6 @@ public sealed class HashingReadStream : Stream
 
     public bool Completed => _digest is not null;
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -74,15 +73,6 @@ public sealed class HashingReadStream : Stream
         CopyTo(Null);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Occystrap.Abstractions;
+using Occystrap.Formats.IO;
 
 namespace Occystrap.Formats.Tar;
 
@@ -320,7 +321,7 @@ public sealed class TarArchiveReader : IDisposable
     }
 
     /// <summary>The content of the current entry; stops at its end.</summary>
-    private sealed class EntryDataStream(TarArchiveReader owner, long size) : Stream
+    private sealed class EntryDataStream(TarArchiveReader owner, long size) : ReadOnlyStream
     {
         private readonly long _length = size;
         private TarArchiveReader? _owner = owner;
@@ -328,7 +329,6 @@ public sealed class TarArchiveReader : IDisposable
 
         public void Detach() => _owner = null;
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -340,14 +340,7 @@ public sealed class TarArchiveReader : IDisposable
             return n;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
         public override long Length => _length;
         public override long Position { get => _length - _remaining; set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

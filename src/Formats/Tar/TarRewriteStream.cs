@@ -1,4 +1,5 @@
 using Occystrap.Abstractions;
+using Occystrap.Formats.IO;
 
 namespace Occystrap.Formats.Tar;
 
@@ -14,7 +15,7 @@ namespace Occystrap.Formats.Tar;
 /// </list>
 /// At the end the input is drained, so a verifying input stream sees all of its bytes.
 /// </summary>
-public sealed class TarRewriteStream : Stream
+public sealed class TarRewriteStream : ReadOnlyStream
 {
     private readonly RecordingStream _input;
     private readonly TarArchiveReader _reader;
@@ -48,7 +49,6 @@ public sealed class TarRewriteStream : Stream
     /// <summary>True when the output is the input unchanged (every filter only looks).</summary>
     public bool PreservesBytes => _preserve;
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -156,15 +156,6 @@ public sealed class TarRewriteStream : Stream
     private static string? RawMtime(TarRecord record) =>
         record.RawMtime is not null && record.Entry.ModificationTime == record.OriginalModificationTime ? record.RawMtime : null;
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -177,12 +168,11 @@ public sealed class TarRewriteStream : Stream
     }
 
     /// <summary>Passes reads through and, while <see cref="Recording"/>, copies what was read into a buffer.</summary>
-    private sealed class RecordingStream(Stream inner, MemoryStream record) : Stream
+    private sealed class RecordingStream(Stream inner, MemoryStream record) : ReadOnlyStream
     {
         public bool Recording { get; set; }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
+    
         public override int Read(Span<byte> buffer)
         {
             int n = inner.Read(buffer);
@@ -196,16 +186,7 @@ public sealed class TarRewriteStream : Stream
             return n;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
+                                    
         protected override void Dispose(bool disposing)
         {
             if (disposing) inner.Dispose();

@@ -1,11 +1,11 @@
 using Occystrap.Abstractions;
+using Occystrap.Formats.IO;
 
 namespace Occystrap.Host.Pipeline;
 
 /// <summary>Reports the bytes read through it to a progress task.</summary>
-internal sealed class ProgressReadStream(Stream inner, IProgressTask task) : Stream
+internal sealed class ProgressReadStream(Stream inner, IProgressTask task) : ReadOnlyStream
 {
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -24,15 +24,6 @@ internal sealed class ProgressReadStream(Stream inner, IProgressTask task) : Str
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
