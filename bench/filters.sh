@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 occy=artifacts/occystrap/occystrap
 work=${BENCH_DIR:-$(mktemp -d)}
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${BENCH_DIR:-}" ] || rm -rf "$work"' EXIT
 [ -f "$work/big.tar" ] || bash bench/make-big-image.sh "$work/big.tar" 700 6
 mb=$(( $(stat -c %s "$work/big.tar") / 1000000 ))
 

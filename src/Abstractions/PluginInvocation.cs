@@ -13,7 +13,11 @@ public sealed record PluginInvocation(
     OptionValues Options,
     GlobalOptions Globals,
     ILogger Logger,
-    IProgressReporter Progress);
+    IProgressReporter Progress)
+{
+    /// <summary>The target exactly as written (not percent-decoded), for plugins that split it before decoding (credentials).</summary>
+    public string RawTarget { get; init; } = Target;
+}
 
 /// <summary>The global options of the command line (each may come from its environment variable).</summary>
 public sealed record GlobalOptions

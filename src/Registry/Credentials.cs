@@ -113,9 +113,15 @@ public static class Credentials
             using var p = Process.Start(psi)!;
             p.StandardInput.Write(key);
             p.StandardInput.Close();
-            string output = p.StandardOutput.ReadToEnd();
-            if (!p.WaitForExit(30_000) || p.ExitCode != 0) return null;
-            var json = JsonNode.Parse(output);
+            var output = p.StandardOutput.ReadToEndAsync();
+            _ = p.StandardError.ReadToEndAsync();
+            if (!p.WaitForExit(30_000))
+            {
+                p.Kill(entireProcessTree: true);
+                throw new RegistryException($"docker-credential-{name} did not answer within 30 s");
+            }
+            if (p.ExitCode != 0) return null;
+            var json = JsonNode.Parse(output.Result);
             string? user = json?["Username"]?.GetValue<string>();
             string? secret = json?["Secret"]?.GetValue<string>();
             return user is null || secret is null ? null : new Credential(user, secret);

@@ -20,9 +20,11 @@ public sealed record ImageReference(string Registry, string Repository, string? 
 
     private string DisplayRegistry => Registry == "registry-1.docker.io" ? "docker.io" : Registry;
 
+    /// <param name="text">As written, not yet percent-decoded: user, password and path are decoded here, after splitting.</param>
     public static ImageReference Parse(string text)
     {
         string rest = text;
+        string shown = SecretText.Redact(text);
         string? user = null, password = null;
         int slash = rest.IndexOf('/');
         int at = rest.LastIndexOf('@', slash < 0 ? rest.Length - 1 : slash);
@@ -36,16 +38,16 @@ public sealed record ImageReference(string Registry, string Repository, string? 
         }
         slash = rest.IndexOf('/');
         if (slash <= 0 || slash == rest.Length - 1)
-            throw new UsageException($"'{text}' is not a registry image reference; write registry://HOST[:PORT]/NAME:TAG");
+            throw new UsageException($"'{shown}' is not a registry image reference; write registry://HOST[:PORT]/NAME:TAG");
         string host = rest[..slash].ToLowerInvariant();
-        string path = rest[(slash + 1)..];
+        string path = Uri.UnescapeDataString(rest[(slash + 1)..]);
 
         Digest? digest = null;
         int digestAt = path.IndexOf('@');
         if (digestAt >= 0)
         {
             if (!Abstractions.Digest.TryParse(path[(digestAt + 1)..], out var d))
-                throw new UsageException($"'{path[(digestAt + 1)..]}' in '{text}' is not a digest (sha256:<64 hex digits>)");
+                throw new UsageException($"'{path[(digestAt + 1)..]}' in '{shown}' is not a digest (sha256:<64 hex digits>)");
             digest = d;
             path = path[..digestAt];
         }
@@ -57,7 +59,7 @@ public sealed record ImageReference(string Registry, string Repository, string? 
             path = path[..tagAt];
         }
         if (path.Length == 0 || path.Any(c => char.IsAsciiLetterUpper(c) || char.IsWhiteSpace(c)))
-            throw new UsageException($"'{path}' in '{text}' is not a valid repository name (lower case, no spaces)");
+            throw new UsageException($"'{path}' in '{shown}' is not a valid repository name (lower case, no spaces)");
         if (host is "docker.io" or "index.docker.io")
         {
             host = "registry-1.docker.io";

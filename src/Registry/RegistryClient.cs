@@ -15,7 +15,8 @@ public sealed class RegistryClientOptions
     /// <summary>Plain HTTP instead of HTTPS.</summary>
     public bool Insecure { get; init; }
 
-    public Credential? Credential { get; init; }
+    /// <summary>Looked up only when the registry asks for credentials.</summary>
+    public Lazy<Credential?> Credential { get; init; } = new(() => null);
 
     /// <summary>Attempts for a request that fails with a connection error, a timeout, 429 or 5xx.</summary>
     public int Attempts { get; init; } = 5;
@@ -287,7 +288,8 @@ public sealed class RegistryClient : IDisposable
             // The body is produced while it is sent: a failure of the producer (a digest mismatch in the
             // source, say) arrives wrapped; it is the real error.
             for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
-                if (inner is OccystrapException or OperationCanceledException) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
+                if (inner is OccystrapException || (inner is OperationCanceledException && ct.IsCancellationRequested))
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(inner);
             throw new RegistryException($"{Host}: upload failed: {e.Message}{(e.InnerException is { } i ? " (" + i.Message + ")" : "")}", inner: e);
         }
     }
@@ -301,8 +303,10 @@ public sealed class RegistryClient : IDisposable
             if (sameHost) await AuthorizeAsync(request, scopes, ct).ConfigureAwait(false);
             else request.Headers.Authorization = null;
             _options.Logger.LogDebug("{Method} {Url}", request.Method, Redact(uri));
+            // The timeout bounds waiting for an answer; a streamed upload body may take as long as it takes
+            // (its source has its own stall detection), so it is not bounded here.
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(_options.Timeout);
+            if (request.Content is not StreamingContent) timeout.CancelAfter(_options.Timeout);
             HttpResponseMessage response;
             try
             {
@@ -311,6 +315,11 @@ public sealed class RegistryClient : IDisposable
             catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
             {
                 throw new TimeoutException($"no response within {_options.Timeout.TotalSeconds:0}s", e);
+            }
+            catch (HttpRequestException e) when (TlsFailure(e) is { } tls)
+            {
+                throw new RegistryException($"{Host}: TLS failed: {tls}. Trust the registry's CA (SSL_CERT_FILE or SSL_CERT_DIR), "
+                    + "or use --insecure (insecure=true) if it serves plain HTTP", inner: e);
             }
             _options.Logger.LogDebug("{Status} for {Method} {Url}", (int)response.StatusCode, request.Method, Redact(uri));
             int status = (int)response.StatusCode;
@@ -336,7 +345,7 @@ public sealed class RegistryClient : IDisposable
             string token = await TokenAsync(scopes, force: false, ct).ConfigureAwait(false);
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }
-        else if (_basic && _options.Credential is { } c)
+        else if (_basic && _options.Credential.Value is { } c)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.Username}:{c.Password}")));
         }
@@ -354,7 +363,7 @@ public sealed class RegistryClient : IDisposable
         }
         if (challenges.Any(c => c.Scheme.Equals("Basic", StringComparison.OrdinalIgnoreCase)))
         {
-            if (_options.Credential is null)
+            if (_options.Credential.Value is null)
                 throw new RegistryException($"{Host}: {what} needs credentials (--username/--password, OCCYSTRAP_USERNAME/OCCYSTRAP_PASSWORD or a docker login)", HttpStatusCode.Unauthorized);
             // Refused only if this very request carried them: another request may have learnt of Basic meanwhile.
             if (response.RequestMessage?.Headers.Authorization?.Scheme == "Basic")
@@ -374,7 +383,7 @@ public sealed class RegistryClient : IDisposable
         {
             "Basic" => new RegistryException($"{Host}: {what}: the username or password was refused", HttpStatusCode.Unauthorized),
             "Bearer" => new RegistryException($"{Host}: {what}: not authorised: the token service did not grant this access"
-                + (_options.Credential is null ? " to anonymous users; give credentials" : " to this user"), HttpStatusCode.Unauthorized),
+                + (_options.Credential.Value is null ? " to anonymous users; give credentials" : " to this user"), HttpStatusCode.Unauthorized),
             _ => new RegistryException($"{Host}: {what}: not authorised", HttpStatusCode.Unauthorized),
         };
     }
@@ -395,13 +404,13 @@ public sealed class RegistryClient : IDisposable
             string realm = challenge["realm"]!;
             var uri = new Uri(realm + (realm.Contains('?') ? "&" : "?") + query);
             var request = new HttpRequestMessage(HttpMethod.Get, uri);
-            if (_options.Credential is { } c)
+            if (_options.Credential.Value is { } c)
                 request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.Username}:{c.Password}")));
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(_options.Timeout);
             using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
-                throw new RegistryException(_options.Credential is null
+                throw new RegistryException(_options.Credential.Value is null
                     ? $"{Host}: the token service refused anonymous access; give credentials"
                     : $"{Host}: the token service refused the username or password", response.StatusCode);
             if (!response.IsSuccessStatusCode)
@@ -417,6 +426,15 @@ public sealed class RegistryClient : IDisposable
         {
             _tokenLock.Release();
         }
+    }
+
+    /// <summary>The TLS reason (untrusted certificate, plain HTTP answering a TLS handshake) behind a failed request.</summary>
+    private static string? TlsFailure(Exception e)
+    {
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+            if (inner is System.Security.Authentication.AuthenticationException auth)
+                return auth.InnerException is { } cause ? $"{auth.Message} ({cause.Message})" : auth.Message;
+        return null;
     }
 
     private static bool IsTransient(HttpStatusCode status) =>

@@ -7,12 +7,12 @@ public static class RegistryConnection
 {
     public static (RegistryClient Client, ImageReference Reference) Open(PluginInvocation invocation)
     {
-        var reference = ImageReference.Parse(invocation.Target);
+        var reference = ImageReference.Parse(invocation.RawTarget);
         var globals = invocation.Globals;
         bool insecure = invocation.Options.GetBool("insecure") ?? globals.Insecure;
         int workers = (int)(invocation.Options.GetInt("max_workers") ?? globals.Parallel);
         if (workers < 1) throw new UsageException("max_workers must be at least 1");
-        var credential = Credentials.Find(reference.Registry, globals.Username, globals.Password, reference);
+        var credential = new Lazy<Credential?>(() => Credentials.Find(reference.Registry, globals.Username, globals.Password, reference));
         var client = new RegistryClient(reference.Registry, new RegistryClientOptions
         {
             Insecure = insecure,
@@ -26,6 +26,6 @@ public static class RegistryConnection
     public static IReadOnlyList<OptionDescriptor> CommonOptions { get; } =
     [
         new("insecure", OptionType.Bool, "Plain HTTP instead of HTTPS (default: --insecure)"),
-        new("max_workers", OptionType.Int, "Layers transferred at once (default: --parallel, 4)"),
+        new("max_workers", OptionType.Int, "Parallel transfers: layers pushed at once (output), connections used (input) (default: --parallel, 4)"),
     ];
 }

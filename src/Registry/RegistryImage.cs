@@ -38,8 +38,9 @@ public sealed class RegistryImage : IImageSource
         string where = $"{client.Host}/{reference.Repository}:{reference.Reference}";
         var (body, mediaType, digest) = await client.GetManifestAsync(reference.Repository, reference.Reference, ct).ConfigureAwait(false);
         var manifest = Parse(body, where);
-        if (MediaTypes.IsIndex(mediaType) || manifest["manifests"] is JsonArray)
+        for (int depth = 0; MediaTypes.IsIndex(mediaType) || manifest["manifests"] is JsonArray; depth++)
         {
+            if (depth == 4) throw new RegistryException($"{where}: indexes nest too deeply");
             var chosen = ChoosePlatform(manifest, os, architecture, variant, where);
             string child = chosen["digest"]?.GetValue<string>() ?? throw new RegistryException($"{where}: an index entry has no digest");
             (body, mediaType, digest) = await client.GetManifestAsync(reference.Repository, child, ct).ConfigureAwait(false);
@@ -91,6 +92,8 @@ public sealed class RegistryImage : IImageSource
         }
         var found = entries.FirstOrDefault(e => Matches(e, strictVariant: true)) ?? entries.FirstOrDefault(e => Matches(e, strictVariant: false));
         if (found is not null) return found;
+        // An index that names no platforms at all (nested indexes, artifacts) gives its first entry.
+        if (entries.Count > 0 && entries.All(e => e["platform"] is null)) return entries[0];
         string offered = string.Join(", ", entries.Select(e => e["platform"] is JsonObject p
             ? $"{p["os"]?.GetValue<string>()}/{p["architecture"]?.GetValue<string>()}" + (p["variant"]?.GetValue<string>() is { } v ? "/" + v : "")
             : "(no platform)"));

@@ -8,6 +8,7 @@ using Occystrap.Host.Plugins;
 namespace Occystrap.UnitTests;
 
 /// <summary>The layer filters on a GNU-tar layer with every entry type: each changes what it means to and nothing else.</summary>
+[Collection("process environment")]
 public sealed class LayerFilterTests : IDisposable
 {
     private readonly TempDir _dir = new();

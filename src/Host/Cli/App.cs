@@ -40,13 +40,13 @@ internal sealed class App : IDisposable
     }
 
     public PluginInvocation Invocation(IPlugin plugin, PluginSpec spec, string role) =>
-        new(spec.Target, spec.Bind(plugin, role), Globals, Loggers.CreateLogger(plugin.GetType().FullName ?? plugin.Name), Progress);
+        new(spec.Target, spec.Bind(plugin, role), Globals, Loggers.CreateLogger(plugin.GetType().FullName ?? plugin.Name), Progress) { RawTarget = spec.RawTarget };
 
     public (IInputPlugin, PluginSpec) Input(string uri)
     {
         var spec = PluginSpec.ParseUri(uri);
         if (!Catalog.Inputs.TryGetValue(spec.Name, out var entry))
-            throw new UsageException($"unknown input scheme '{spec.Name}' in '{uri}' (known: {Known(Catalog.Inputs.Keys)})");
+            throw new UsageException($"unknown input scheme '{spec.Name}' in '{spec.Text}' (known: {Known(Catalog.Inputs.Keys)})");
         return (entry.Plugin, spec);
     }
 
@@ -54,7 +54,7 @@ internal sealed class App : IDisposable
     {
         var spec = PluginSpec.ParseUri(uri);
         if (!Catalog.Outputs.TryGetValue(spec.Name, out var entry))
-            throw new UsageException($"unknown output scheme '{spec.Name}' in '{uri}' (known: {Known(Catalog.Outputs.Keys)})");
+            throw new UsageException($"unknown output scheme '{spec.Name}' in '{spec.Text}' (known: {Known(Catalog.Outputs.Keys)})");
         return (entry.Plugin, spec);
     }
 

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Images;
@@ -14,25 +15,36 @@ internal static class Commands
     {
         var (inputPlugin, inputSpec) = app.Input(source);
         var (outputPlugin, outputSpec) = app.Output(destination);
-        var filters = filterSpecs.Select(app.Filter).ToList();
+        var specs = filterSpecs.Select(PluginSpec.ParseFilter).ToList();
+        var filters = specs.Select(app.Filter).ToList();
         var inputInvocation = app.Invocation(inputPlugin, inputSpec, "input");
         var outputInvocation = app.Invocation(outputPlugin, outputSpec, "output");
 
         await using var image = await inputPlugin.OpenAsync(inputInvocation, ct).ConfigureAwait(false);
         await using var sink = await outputPlugin.CreateAsync(outputInvocation, image.Name, ct).ConfigureAwait(false);
         LayerCache? cache = app.Globals.LayerCache is { } cachePath ? LayerCache.Open(cachePath, app.Log) : null;
-        string compression = outputSpec.Options.LastOrDefault(o => o.Key == "compression").Value ?? app.Globals.Compression ?? "gzip";
+        string compression = outputSpec.Options.LastOrDefault(o => o.Key.Equals("compression", StringComparison.OrdinalIgnoreCase)).Value
+            ?? app.Globals.Compression ?? "gzip";
         var runner = new PipelineRunner(app.Log, app.Progress);
         PipelineSummary summary;
         try
         {
+            var bound = specs.Select(s => (s.Name, s.Bind(app.Catalog.Filters[s.Name].Plugin, "filter"))).ToList();
             summary = await runner.RunAsync(image, filters, sink, ct,
-                cache is null ? null : (cache, LayerCache.PipelineHash(filterSpecs, compression))).ConfigureAwait(false);
+                cache is null ? null : (cache, LayerCache.PipelineHash(bound, compression))).ConfigureAwait(false);
         }
         finally
         {
-            // Layers that reached the registry stay useful even when the run failed later.
-            cache?.Save();
+            // Layers that reached the registry stay useful even when the run failed later. The cache only
+            // saves time: failing to save it is a warning, never the run's error.
+            try
+            {
+                cache?.Save();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                app.Log.LogWarning("could not save the layer cache {Path}: {Reason}", app.Globals.LayerCache, e.Message);
+            }
         }
         app.Progress.Dispose();
         string cached = cache is { Hits: > 0 } ? $", {cache.Hits} from the layer cache" : "";

@@ -88,5 +88,5 @@ internal static class LegacyCommands
     private static string Replacement(Shape shape) => shape.Search ? "occystrap search SOURCE PATTERN" : "occystrap process SOURCE DESTINATION";
 
     private static void Deprecated(string name, string replacement) =>
-        App.Stderr($"occystrap: warning: '{name}' is deprecated; it runs: occystrap {replacement}");
+        App.Stderr($"occystrap: warning: '{name}' is deprecated; it runs: occystrap {Abstractions.SecretText.Redact(replacement)}");
 }

@@ -43,13 +43,21 @@ internal sealed class LayerCache
     }
 
     /// <summary>
-    /// The pipeline's identity: the filter specs in order (names and options normalised) and the
-    /// compression of rewritten layers, with a version that changes whenever rewriting changes bytes.
+    /// The pipeline's identity: the filters in order (name, then options by name, as bound), the
+    /// compression of rewritten layers, <c>SOURCE_DATE_EPOCH</c> (a default filters may take), and a
+    /// version that changes whenever rewriting changes bytes.
     /// </summary>
-    public static string PipelineHash(IEnumerable<string> filterSpecs, string compression)
+    public static string PipelineHash(IEnumerable<(string Name, OptionValues Options)> filters, string compression)
     {
-        var text = new StringBuilder(LayerRewriteVersion).Append("\ncompression=").Append(compression);
-        foreach (string spec in filterSpecs) text.Append("\nfilter=").Append(spec.Trim());
+        var text = new StringBuilder(LayerRewriteVersion)
+            .Append("\ncompression=").Append(compression.ToLowerInvariant())
+            .Append("\nSOURCE_DATE_EPOCH=").Append(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH")?.Trim() ?? "");
+        foreach (var (name, options) in filters)
+        {
+            text.Append("\nfilter=").Append(name);
+            foreach (var (key, value) in options.All.OrderBy(o => o.Key, StringComparer.Ordinal))
+                text.Append(' ').Append(key).Append('=').Append(value is IReadOnlyList<string> list ? string.Join(",", list) : Convert.ToString(value, CultureInfo.InvariantCulture));
+        }
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 

@@ -185,9 +185,16 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         var content2 = new LayerContent(i, output, LayerCompression.None, null, same ? layer.DiffId : null,
             same && layer.Compression == LayerCompression.None ? layer.StoredSize : null,
             () => same ? new LayerResult(i, tar.Digest, tar.BytesRead) : new LayerResult(i, ((HashingReadStream)output).Digest, ((HashingReadStream)output).BytesRead));
-        await sink.WriteLayerAsync(content2, ct).ConfigureAwait(false);
-        output.CopyTo(Stream.Null);
-        storedHash?.Drain();
+        try
+        {
+            await sink.WriteLayerAsync(content2, ct).ConfigureAwait(false);
+            output.CopyTo(Stream.Null);
+            storedHash?.Drain();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new OccystrapException($"{what}: corrupt {layer.Compression.ToString().ToLowerInvariant()} data: {e.Message}", e);
+        }
         log.LogDebug("{Layer}: written as {DiffId}", label, content2.GetResult().DiffId);
         return (content2.GetResult(), new LayerResult(i, tar.Digest, tar.BytesRead));
     }

@@ -7,6 +7,9 @@ namespace Occystrap.Host.Plugins;
 /// <remarks>An option given without a value (<c>?insecure</c>) has a null value: true for a bool option, an error otherwise.</remarks>
 internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyValuePair<string, string?>> Options, string Text)
 {
+    /// <summary>The target before percent-decoding.</summary>
+    public string RawTarget { get; init; } = Target;
+
     private static readonly Dictionary<string, string> SchemeAliases = new(StringComparer.Ordinal)
     {
         ["file"] = "tar",
@@ -30,7 +33,7 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
         {
             int colon = uri.IndexOf(':');
             if (colon <= 0 || !uri[..colon].All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.'))
-                throw new UsageException($"'{uri}' has no scheme; write it as SCHEME://..., e.g. tar://image.tar or registry://host/name:tag");
+                throw new UsageException($"'{SecretText.Redact(uri)}' has no scheme; write it as SCHEME://..., e.g. tar://image.tar or registry://host/name:tag");
             scheme = uri[..colon];
             rest = uri[(colon + 1)..];
         }
@@ -50,7 +53,7 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
             }
             rest = rest[..q];
         }
-        return new PluginSpec(scheme, Uri.UnescapeDataString(rest), options, uri);
+        return new PluginSpec(scheme, Uri.UnescapeDataString(rest), options, SecretText.Redact(uri)) { RawTarget = rest };
     }
 
     /// <summary>
