@@ -82,6 +82,24 @@ public sealed class PipelineRunnerTests : IDisposable
         Directory.GetFiles(_dir.Path).Select(Path.GetFileName).Should().Equal("in.tar");
     }
 
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("zstd")]
+    public async Task Corrupt_compressed_layers_name_the_layer_and_leave_no_output(string kind)
+    {
+        byte[] big = Layer(("usr/share/data", string.Concat(Enumerable.Range(0, 20000).Select(i => $"line {i} of some text\n"))));
+        byte[] Corrupt(byte[] l)
+        {
+            byte[] c = kind == "gzip" ? Gzip(l) : Zstd(l);
+            for (int i = c.Length / 3; i < c.Length / 3 + 64; i++) c[i] ^= 0x5A;
+            return c;
+        }
+        Legacy(_dir["in.tar"], [_l1, big], store: l => l == big ? Corrupt(l) : l);
+        var act = () => Run(_dir["in.tar"], _dir["out.tar"]);
+        (await act.Should().ThrowAsync<OccystrapException>()).WithMessage("*layer 2/2*");
+        Directory.GetFiles(_dir.Path).Select(Path.GetFileName).Should().Equal("in.tar");
+    }
+
     private sealed class DropDocs : IImageFilter, ILayerEntryFilter
     {
         public ILayerEntryFilter? ForLayer(LayerInfo layer) => this;

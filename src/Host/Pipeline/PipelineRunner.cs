@@ -191,7 +191,7 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             output.CopyTo(Stream.Null);
             storedHash?.Drain();
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException)
         {
             throw new OccystrapException($"{what}: corrupt {layer.Compression.ToString().ToLowerInvariant()} data: {e.Message}", e);
         }
