@@ -24,9 +24,15 @@ for proj in plugins/*/*/*.csproj; do
   cp -r "$(dirname "$proj")/bin/Release/net10.0/linux-x64/publish" "$out/plugins/$name"
 done
 
+# A test-only plugin that the integration tests load from its own folder.
+rm -rf artifacts/test-plugins && mkdir -p artifacts/test-plugins
+cp -r tests/Plugins/CredentialProbe/bin/Release/net10.0/linux-x64/publish artifacts/test-plugins/Occystrap.Tests.CredentialProbe
+
 dotnet pack src/Abstractions/Abstractions.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
 dotnet pack src/Formats/Formats.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
 dotnet pack src/Registry/Registry.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
+dotnet pack src/Pipeline/Pipeline.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
+dotnet pack src/TestKit/TestKit.csproj -c Release --no-restore --no-build --verbosity quiet -o artifacts/packages
 
 # The sample plugin is built the way a third party builds one: against the packages, not the source.
 bash samples/SetOwnerFilter/build.sh artifacts/sample-plugins

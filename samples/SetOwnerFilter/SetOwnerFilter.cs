@@ -6,10 +6,9 @@ namespace Occystrap.Samples.SetOwner;
 /// <c>-f set-owner:uid=N,gid=N</c>: gives every file in every layer one owner, e.g. to ship an image
 /// whose files belong to the user it runs as. A whole third-party filter in one class.
 /// </summary>
+[FilterPlugin("set-owner")]
 public sealed class SetOwnerFilter : IFilterPlugin
 {
-    public string Name => "set-owner";
-
     public string Description => "Set the owner (uid, gid) of every entry in every layer";
 
     public IReadOnlyList<OptionDescriptor> Options { get; } =

@@ -2,37 +2,54 @@ using Microsoft.Extensions.Logging;
 
 namespace Occystrap.Abstractions;
 
-/// <summary>Everything one use of a plugin gets from the host.</summary>
+/// <summary>Everything one use of a plugin gets from the host: each part only to the plugins it is for.</summary>
 /// <param name="Target">For URIs, what follows <c>scheme://</c> up to the query, percent-decoded; empty for filters.</param>
 /// <param name="Options">The options, already validated and converted to their declared types.</param>
-/// <param name="Globals">The global command-line options, for plugins that fall back to them.</param>
 /// <param name="Logger">A logger named after the plugin; writes to stderr.</param>
 /// <param name="Progress">Where long work reports progress.</param>
 public sealed record PluginInvocation(
     string Target,
     OptionValues Options,
-    GlobalOptions Globals,
     ILogger Logger,
     IProgressReporter Progress)
 {
     /// <summary>The target exactly as written (not percent-decoded), for plugins that split it before decoding (credentials).</summary>
     public string RawTarget { get; init; } = Target;
+
+    /// <summary>The platform to choose from a multi-platform image (<c>--os</c>, <c>--architecture</c>, <c>--variant</c>).</summary>
+    public PlatformChoice Platform { get; init; } = PlatformChoice.Default;
+
+    /// <summary>Defaults for sinks: layer compression and parallelism.</summary>
+    public OutputDefaults Output { get; init; } = OutputDefaults.Default;
+
+    /// <summary>Where temporary files go (<c>--temp-dir</c>); removed by whoever made them.</summary>
+    public string TempDir { get; init; } = Path.GetTempPath();
+
+    /// <summary>Credentials and transport settings for registries: set only for an <see cref="IRegistryPlugin"/> input or output.</summary>
+    public RegistryAccess? Registry { get; init; }
 }
 
-/// <summary>The global options of the command line (each may come from its environment variable).</summary>
-public sealed record GlobalOptions
+/// <summary>The platform wanted from a multi-platform image. A null variant takes the rule's default (none, or v8/v7 for arm64/arm).</summary>
+public sealed record PlatformChoice(string Os, string Architecture, string? Variant)
 {
-    public bool Verbose { get; init; }
-    public bool Debug { get; init; }
-    public string Os { get; init; } = "linux";
-    public string Architecture { get; init; } = "amd64";
-    public string? Variant { get; init; }
-    public string? Username { get; init; }
-    public string? Password { get; init; }
-    public bool Insecure { get; init; }
-    public string? Compression { get; init; }
-    public int Parallel { get; init; } = 4;
-    public string TempDir { get; init; } = Path.GetTempPath();
-    public string? LayerCache { get; init; }
-    public string OutputFormat { get; init; } = "text";
+    public static PlatformChoice Default { get; } = new("linux", "amd64", null);
+
+    public override string ToString() => Variant is null ? $"{Os}/{Architecture}" : $"{Os}/{Architecture}/{Variant}";
+}
+
+/// <summary>Output defaults from the command line.</summary>
+/// <param name="Compression">The compression asked for with <c>--compression</c>, or null when none was: then compressed layers pass as they are.</param>
+/// <param name="Parallel">Layers handled at once (<c>-j</c>).</param>
+public sealed record OutputDefaults(LayerCompression? Compression, int Parallel)
+{
+    public static OutputDefaults Default { get; } = new(null, 4);
+}
+
+/// <summary>Registry credentials and transport settings from the command line (<c>--username</c>, <c>--password</c>, <c>--insecure</c>).</summary>
+public sealed record RegistryAccess(string? Username, string? Password, bool Insecure)
+{
+    public static RegistryAccess None { get; } = new(null, null, false);
+
+    /// <summary>Never shows the password.</summary>
+    public override string ToString() => $"RegistryAccess {{ Username = {Username}, Password = {(Password is null ? "" : "***")}, Insecure = {Insecure} }}";
 }

@@ -1,66 +1,64 @@
 namespace Occystrap.Abstractions;
 
+/// <summary>How a sink wants its layers.</summary>
+public enum LayerDelivery
+{
+    /// <summary>Each distinct layer once, in any order, several at a time (a registry, a layout).</summary>
+    DistinctInParallel,
+
+    /// <summary>Every layer of the image, repeats included, in image order, one at a time (an archive, an extracted folder).</summary>
+    EveryLayerInOrder,
+}
+
 /// <summary>
-/// Where one image is written. The host calls <see cref="WriteLayerAsync"/> for each distinct layer,
-/// then <see cref="CommitAsync"/> with the final config. Disposing without a commit must remove
-/// anything partial.
+/// Where one image is written. The runner calls <see cref="WriteLayerAsync"/> for layers as
+/// <see cref="Delivery"/> asks, then <see cref="CommitAsync"/> with the final config. Disposing without a
+/// commit must remove anything partial. Abilities only some sinks have are separate interfaces:
+/// <see cref="IBlobPresence"/>, <see cref="IBlobMounting"/>, <see cref="ILayerCacheTarget"/>.
 /// </summary>
 public interface IImageSink : IAsyncDisposable
 {
-    /// <summary>
-    /// True when the sink can store a layer compressed exactly as the source stored it; the host then
-    /// copies untouched layers without decompressing them.
-    /// </summary>
-    bool AcceptsCompressedLayers { get; }
-
-    /// <summary>True for a store of content-addressed blobs (a registry), which <see cref="HasBlobAsync"/> can ask.</summary>
-    bool StoresBlobs => false;
+    LayerDelivery Delivery { get; }
 
     /// <summary>
-    /// Whether the destination has this blob, or has linked it now from <paramref name="knownAt"/> (where it was
-    /// last stored, as <see cref="BlobLocation"/> said then). Used to trust a layer cache entry before skipping a layer.
+    /// The compressions this sink stores a layer in as it comes. A layer stored in one of them and
+    /// touched by no filter is handed over compressed, untouched; any other layer is handed over as a
+    /// plain tar, which the sink compresses as it stores it. Empty for a sink of plain tars.
     /// </summary>
-    ValueTask<bool> HasBlobAsync(Digest blob, string? knownAt, CancellationToken cancellationToken) => ValueTask.FromResult(false);
+    IReadOnlyCollection<LayerCompression> StoredCompressions { get; }
 
-    /// <summary>Where this sink stores blobs (e.g. <c>host/repository</c>), recorded in the layer cache.</summary>
-    string? BlobLocation => null;
-
-    /// <summary>How many layers the sink takes at once (a registry uploads in parallel; an archive is one file).</summary>
-    int MaxParallelLayers => 1;
+    /// <summary>How many layers at once, for a <see cref="LayerDelivery.DistinctInParallel"/> sink with its own setting; null takes <c>-j</c>.</summary>
+    int? ParallelLayers => null;
 
     /// <summary>
-    /// For a layer no filter touches: when the destination already has it (a registry that has the blob,
-    /// or can mount it from another repository), returns what it has and the layer is not read at all.
+    /// Consumes <see cref="LayerContent.Stream"/> to its end and says what it stored. Called concurrently
+    /// for different layers when <see cref="Delivery"/> allows it.
     /// </summary>
-    ValueTask<LayerResult?> TryReuseLayerAsync(ISourceLayer layer, CancellationToken cancellationToken) => ValueTask.FromResult<LayerResult?>(null);
-
-    /// <summary>
-    /// Consumes <see cref="LayerContent.Stream"/> to its end. May be called concurrently for different
-    /// layers when <see cref="MaxParallelLayers"/> is above 1, and more than once for the same content
-    /// (a layer listed twice that a filter rewrote).
-    /// </summary>
-    Task WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken);
+    Task<StoredLayer> WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken);
 
     /// <summary>Writes the config and whatever names the layers (manifest), then makes the output visible.</summary>
-    /// <param name="image">Layers in image order; a layer may appear more than once.</param>
-    Task CommitAsync(ImageResult image, CancellationToken cancellationToken);
+    Task<CommitResult> CommitAsync(ImageResult image, CancellationToken cancellationToken);
+}
+
+/// <summary>What a sink stored for one layer.</summary>
+/// <param name="Blob">The blob it stored, for sinks that store blobs; null for a sink that only keeps the tar (an archive).</param>
+public sealed record StoredLayer(Descriptor? Blob)
+{
+    public static StoredLayer Tar { get; } = new((Descriptor?)null);
 }
 
 /// <summary>One layer handed to a sink.</summary>
 public sealed class LayerContent
 {
-    private readonly Func<LayerResult> _result;
+    private readonly Func<(Digest DiffId, long? Size)> _digests;
 
-    public LayerContent(int index, Stream stream, LayerCompression compression, string? mediaType, Digest? knownDiffId, long? knownLength, Func<LayerResult> result, Digest? knownBlobDigest = null)
+    /// <param name="digests">The diff_id and uncompressed size, valid once the stream was read to its end.</param>
+    public LayerContent(int index, Stream stream, LayerCompression compression, Func<(Digest DiffId, long? Size)> digests)
     {
-        KnownBlobDigest = knownBlobDigest;
         Index = index;
         Stream = stream;
         Compression = compression;
-        MediaType = mediaType;
-        KnownDiffId = knownDiffId;
-        KnownLength = knownLength;
-        _result = result;
+        _digests = digests;
     }
 
     /// <summary>Position of the layer in the image.</summary>
@@ -69,25 +67,24 @@ public sealed class LayerContent
     /// <summary>The bytes to store. Verified against their digest as they are read: a mismatch throws from Read.</summary>
     public Stream Stream { get; }
 
+    /// <summary>How <see cref="Stream"/> is compressed: <see cref="LayerCompression.None"/> for a plain tar, else the source's blob as stored.</summary>
     public LayerCompression Compression { get; }
 
     /// <summary>The media type of the stored form, when the stream is the source's compressed blob.</summary>
-    public string? MediaType { get; }
+    public string? MediaType { get; init; }
 
     /// <summary>The diff_id when known before reading (no filter changed the layer).</summary>
-    public Digest? KnownDiffId { get; }
+    public Digest? KnownDiffId { get; init; }
 
     /// <summary>The digest of the stream's bytes when known before reading (a compressed blob copied as stored).</summary>
-    public Digest? KnownBlobDigest { get; }
+    public Digest? KnownBlobDigest { get; init; }
 
     /// <summary>The stream's length when known before reading.</summary>
-    public long? KnownLength { get; }
+    public long? KnownLength { get; init; }
 
-    /// <summary>The digests of what was read, plus the blob the sink stored, if it said; valid once <see cref="Stream"/> was read to its end.</summary>
-    public LayerResult GetResult() => _stored is { } s ? _result() with { BlobDigest = s.Digest, BlobSize = s.Size, BlobMediaType = s.MediaType } : _result();
+    /// <summary>The diff_id of what was read; valid once <see cref="Stream"/> was read to its end.</summary>
+    public Digest DiffId => _digests().DiffId;
 
-    private (Digest Digest, long Size, string MediaType)? _stored;
-
-    /// <summary>A blob store (registry) says which compressed blob it stored the layer as.</summary>
-    public void SetStoredBlob(Digest digest, long size, string mediaType) => _stored = (digest, size, mediaType);
+    /// <summary>The uncompressed size, when the layer was seen uncompressed; valid once read to the end.</summary>
+    public long? Size => _digests().Size;
 }

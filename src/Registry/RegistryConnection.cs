@@ -2,17 +2,16 @@ using Occystrap.Abstractions;
 
 namespace Occystrap.Registry;
 
-/// <summary>Builds a client for a <c>registry://</c> URI from its query options, falling back to the global options.</summary>
+/// <summary>Builds a client for a <c>registry://</c> URI from its query options and the registry access the host gave.</summary>
 public static class RegistryConnection
 {
     public static (RegistryClient Client, ImageReference Reference) Open(PluginInvocation invocation)
     {
         var reference = ImageReference.Parse(invocation.RawTarget);
-        var globals = invocation.Globals;
-        bool insecure = invocation.Options.GetBool("insecure") ?? globals.Insecure;
-        int workers = (int)(invocation.Options.GetInt("max_workers") ?? globals.Parallel);
-        if (workers < 1) throw new UsageException("max_workers must be at least 1");
-        var credential = new Lazy<Credential?>(() => Credentials.Find(reference.Registry, globals.Username, globals.Password, reference));
+        var access = invocation.Registry ?? RegistryAccess.None;
+        bool insecure = invocation.Options.GetBool("insecure") ?? access.Insecure;
+        int workers = Workers(invocation);
+        var credential = new Lazy<Credential?>(() => Credentials.Find(reference.Registry, access.Username, access.Password, reference));
         var client = new RegistryClient(reference.Registry, new RegistryClientOptions
         {
             Insecure = insecure,
@@ -21,6 +20,14 @@ public static class RegistryConnection
             Logger = invocation.Logger,
         });
         return (client, reference);
+    }
+
+    /// <summary>Parallel transfers: <c>max_workers</c>, else <c>-j</c>.</summary>
+    public static int Workers(PluginInvocation invocation)
+    {
+        int workers = (int)(invocation.Options.GetInt("max_workers") ?? invocation.Output.Parallel);
+        if (workers < 1) throw new UsageException("max_workers must be at least 1");
+        return workers;
     }
 
     public static IReadOnlyList<OptionDescriptor> CommonOptions { get; } =

@@ -1,5 +1,5 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Images;
 
@@ -8,17 +8,16 @@ namespace Occystrap.Registry;
 /// <summary>An image in a registry: manifest and config fetched up front, layers streamed on demand.</summary>
 public sealed class RegistryImage : IImageSource
 {
+    private const int ConfigLimit = 16 * 1024 * 1024;
     private readonly bool _ownsClient;
 
-    private RegistryImage(RegistryClient client, ImageReference reference, ImageName name, byte[] config, string mediaType, byte[] manifest, Digest manifestDigest, IReadOnlyList<ISourceLayer> layers, bool ownsClient)
+    private RegistryImage(RegistryClient client, ImageReference reference, byte[] config, ImageDocument manifest, IReadOnlyList<ISourceLayer> layers, bool ownsClient)
     {
         Client = client;
         Reference = reference;
-        Name = name;
+        Name = reference.ToImageName();
         Config = config;
-        ManifestMediaType = mediaType;
         Manifest = manifest;
-        ManifestDigest = manifestDigest;
         Layers = layers;
         _ownsClient = ownsClient;
     }
@@ -27,77 +26,53 @@ public sealed class RegistryImage : IImageSource
     public ImageReference Reference { get; }
     public ImageName Name { get; }
     public ReadOnlyMemory<byte> Config { get; }
-    public string? ManifestMediaType { get; }
-    public byte[] Manifest { get; }
-    public Digest ManifestDigest { get; }
+    public ImageDocument Manifest { get; }
+    ImageDocument? IImageSource.Manifest => Manifest;
+    public ImageDocument? Index { get; private init; }
+    public Descriptor? IndexEntry { get; private init; }
     public IReadOnlyList<ISourceLayer> Layers { get; }
 
-    /// <param name="variant">Null takes any variant (arm64 prefers v8 or none).</param>
-    public static async Task<RegistryImage> OpenAsync(RegistryClient client, ImageReference reference, string os, string architecture, string? variant, bool ownsClient, CancellationToken ct)
+    /// <param name="platform">Which image of a multi-platform index (see <see cref="PlatformRule"/>).</param>
+    public static async Task<RegistryImage> OpenAsync(RegistryClient client, ImageReference reference, PlatformChoice platform, bool ownsClient, CancellationToken ct, ILogger? log = null)
     {
+        log ??= NullLogger.Instance;
         string where = $"{client.Host}/{reference.Repository}:{reference.Reference}";
         var (body, mediaType, digest) = await client.GetManifestAsync(reference.Repository, reference.Reference, ct).ConfigureAwait(false);
-        var manifest = Parse(body, where);
-        for (int depth = 0; MediaTypes.IsIndex(mediaType) || manifest["manifests"] is JsonArray; depth++)
+        var json = JsonText.ParseObject(body, $"manifest of {where}");
+        ImageDocument? index = null;
+        Descriptor? entry = null;
+        for (int depth = 0; ImageIndex.Is(json, mediaType); depth++)
         {
             if (depth == 4) throw new RegistryException($"{where}: indexes nest too deeply");
-            var chosen = ChoosePlatform(manifest, os, architecture, variant, where);
-            string child = chosen["digest"]?.GetValue<string>() ?? throw new RegistryException($"{where}: an index entry has no digest");
-            (body, mediaType, digest) = await client.GetManifestAsync(reference.Repository, child, ct).ConfigureAwait(false);
-            manifest = Parse(body, where);
+            var parsed = ImageIndex.FromJson(json, $"index of {where}", mediaType);
+            index = new ImageDocument(new Descriptor(parsed.MediaType, digest, body.Length), body);
+            entry = PlatformRule.Choose(parsed.Manifests, platform, where);
+            var offered = PlatformRule.Offered(parsed.Manifests);
+            if (offered.Count > 1)
+                log.LogInformation("{Image} is a multi-platform index ({Count} platforms); using {Platform}", where, offered.Count, entry.Platform?.ToString() ?? "its first entry");
+            (body, mediaType, digest) = await client.GetManifestAsync(reference.Repository, entry.Digest.ToString(), ct).ConfigureAwait(false);
+            if (body.Length != entry.Size)
+                throw new RegistryException($"{where}: manifest {entry.Digest.Short} is {body.Length} bytes, but the index says {entry.Size}");
+            json = JsonText.ParseObject(body, $"manifest {entry.Digest.Short} of {where}");
         }
-        if (mediaType is not (MediaTypes.DockerManifest or MediaTypes.OciManifest) && manifest["schemaVersion"]?.GetValue<int>() != 2)
-            throw new RegistryException($"{where}: unsupported manifest type '{mediaType}'");
-        var configDescriptor = manifest["config"] as JsonObject ?? throw new RegistryException($"{where}: the manifest has no config");
-        var configDigest = Digest.Parse(configDescriptor["digest"]?.GetValue<string>() ?? "");
-        byte[] config = await client.GetBlobAsync(reference.Repository, configDigest, 16 * 1024 * 1024, ct).ConfigureAwait(false);
-        var diffIds = ImageConfig.DiffIds(config, $"config of {where}");
-        var descriptors = (manifest["layers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
-        if (descriptors.Count != diffIds.Count)
-            throw new RegistryException($"{where}: the manifest lists {descriptors.Count} layers but the config has {diffIds.Count} diff_ids");
+        var manifest = ImageManifest.FromJson(json, $"manifest of {where}", mediaType);
+        byte[] config = await client.GetBlobAsync(reference.Repository, manifest.Config.Digest, ConfigLimit, ct).ConfigureAwait(false);
+        if (config.Length != manifest.Config.Size)
+            throw new RegistryException($"{where}: the config is {config.Length} bytes, but the manifest says {manifest.Config.Size}");
+        var diffIds = ImageConfig.DiffIdsOf(config, $"config of {where}");
+        if (manifest.Layers.Count != diffIds.Count)
+            throw new RegistryException($"{where}: the manifest lists {manifest.Layers.Count} layers but the config has {diffIds.Count} diff_ids");
+        var location = new BlobLocation(client.Host, reference.Repository);
         var layers = new List<ISourceLayer>();
-        for (int i = 0; i < descriptors.Count; i++)
+        for (int i = 0; i < manifest.Layers.Count; i++)
         {
-            var d = descriptors[i];
-            string layerType = d["mediaType"]?.GetValue<string>() ?? MediaTypes.DockerLayerGzip;
-            layers.Add(new RegistryLayer(client, reference.Repository, i, diffIds[i], Digest.Parse(d["digest"]?.GetValue<string>() ?? ""),
-                d["size"]?.GetValue<long>(), layerType));
+            var d = manifest.Layers[i];
+            var compression = MediaTypeTable.LayerCompressionOf(d.MediaType)
+                ?? throw new RegistryException($"{where}: layer {i + 1} has media type '{d.MediaType}', which is not a layer type occystrap can read");
+            layers.Add(new RegistryLayer(client, location, i, diffIds[i], d, compression));
         }
-        return new RegistryImage(client, reference, reference.ToImageName(), config, mediaType, body, digest, layers, ownsClient);
-    }
-
-    private static JsonObject Parse(byte[] body, string where)
-    {
-        try
-        {
-            return JsonNode.Parse(body) as JsonObject ?? throw new RegistryException($"{where}: the manifest is not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new RegistryException($"{where}: the manifest is not valid JSON: {e.Message}");
-        }
-    }
-
-    /// <summary>os and architecture must match; a variant is matched when given (arm64 v8 also takes no variant).</summary>
-    private static JsonObject ChoosePlatform(JsonObject index, string os, string architecture, string? variant, string where)
-    {
-        var entries = (index["manifests"] as JsonArray ?? []).OfType<JsonObject>().ToList();
-        bool Matches(JsonObject e, bool strictVariant)
-        {
-            var p = e["platform"] as JsonObject;
-            if (p?["os"]?.GetValue<string>() != os || p["architecture"]?.GetValue<string>() != architecture) return false;
-            string? v = p["variant"]?.GetValue<string>();
-            if (variant is null) return !strictVariant || v is null || (architecture == "arm64" && v == "v8");
-            return v == variant || (architecture == "arm64" && variant == "v8" && v is null);
-        }
-        var found = entries.FirstOrDefault(e => Matches(e, strictVariant: true)) ?? entries.FirstOrDefault(e => Matches(e, strictVariant: false));
-        if (found is not null) return found;
-        // An index that names no platforms at all (nested indexes, artifacts) gives its first entry.
-        if (entries.Count > 0 && entries.All(e => e["platform"] is null)) return entries[0];
-        string offered = string.Join(", ", entries.Select(e => e["platform"] is JsonObject p
-            ? $"{p["os"]?.GetValue<string>()}/{p["architecture"]?.GetValue<string>()}" + (p["variant"]?.GetValue<string>() is { } v ? "/" + v : "")
-            : "(no platform)"));
-        throw new RegistryException($"{where} has no image for {os}/{architecture}{(variant is null ? "" : "/" + variant)}; it has: {offered}");
+        var document = new ImageDocument(new Descriptor(manifest.MediaType, digest, body.Length), body);
+        return new RegistryImage(client, reference, config, document, layers, ownsClient) { Index = index, IndexEntry = entry };
     }
 
     public ValueTask DisposeAsync()
@@ -108,24 +83,15 @@ public sealed class RegistryImage : IImageSource
 }
 
 /// <summary>A layer blob in a registry repository.</summary>
-public sealed class RegistryLayer(RegistryClient client, string repository, int index, Digest diffId, Digest blob, long? size, string mediaType) : ISourceLayer
+public sealed class RegistryLayer(RegistryClient client, BlobLocation location, int index, Digest diffId, Descriptor blob, LayerCompression compression) : ISourceLayer
 {
-    public RegistryClient Client => client;
-    public string Repository => repository;
     public int Index => index;
     public Digest DiffId => diffId;
-    public Digest? BlobDigest => blob;
-    public long? StoredSize => size;
-    public string? MediaType => mediaType;
+    public Digest? BlobDigest => blob.Digest;
+    public long? StoredSize => blob.Size;
+    public string? MediaType => blob.MediaType;
+    public LayerCompression Compression => compression;
+    public BlobLocation? Location => location;
 
-    public LayerCompression Compression => mediaType switch
-    {
-        _ when mediaType.Contains("zstd", StringComparison.Ordinal) => LayerCompression.Zstd,
-        _ when mediaType.Contains("gzip", StringComparison.Ordinal) => LayerCompression.Gzip,
-        _ when mediaType.EndsWith(".tar", StringComparison.Ordinal) || mediaType.EndsWith("tar.diff", StringComparison.Ordinal)
-            || mediaType == MediaTypes.OciLayer || mediaType == MediaTypes.DockerLayer => LayerCompression.None,
-        _ => LayerCompression.Gzip,
-    };
-
-    public Task<Stream> OpenAsync(CancellationToken cancellationToken) => client.OpenBlobAsync(repository, blob, size, cancellationToken);
+    public Task<Stream> OpenAsync(CancellationToken cancellationToken) => client.OpenBlobAsync(location.Repository, blob.Digest, blob.Size, cancellationToken);
 }

@@ -20,6 +20,9 @@ internal static class Tooling
 
     public static string SamplePlugins => Path.Combine(RepoRoot, "artifacts", "sample-plugins");
 
+    /// <summary>Plugins built only for the tests (./build.sh puts them here).</summary>
+    public static string TestPlugins => Path.Combine(RepoRoot, "artifacts", "test-plugins");
+
     public static Result Run(string file, IEnumerable<string> args, IDictionary<string, string?>? env = null, TimeSpan? timeout = null)
     {
         if (file == Occystrap && !File.Exists(Occystrap))

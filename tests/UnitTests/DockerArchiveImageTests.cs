@@ -42,7 +42,7 @@ public sealed class DockerArchiveImageTests : IDisposable
         var image = DockerArchiveImage.Open(_dir["o.tar"], null);
         image.Layers.Should().HaveCount(2);
         image.Layers[0].BlobDigest!.Value.Hex.Should().Be(Sha(Gzip(_l1)));
-        image.ManifestMediaType.Should().Be(MediaTypes.OciManifest);
+        image.Manifest!.Descriptor.MediaType.Should().Be(MediaTypes.OciManifest);
         image.Name.IsUnnamed.Should().BeTrue("a ref that is only a tag names no repository");
     }
 
@@ -66,7 +66,7 @@ public sealed class DockerArchiveImageTests : IDisposable
         Legacy(_dir["a.tar"], [_l1, _l2]);
         System.IO.File.WriteAllBytes(_dir["a.tar.gz"], Gzip(System.IO.File.ReadAllBytes(_dir["a.tar"])));
         Directory.CreateDirectory(_dir["tmp"]);
-        var image = DockerArchiveImage.Open(_dir["a.tar.gz"], null, new GlobalOptions { TempDir = _dir["tmp"] });
+        var image = DockerArchiveImage.Open(_dir["a.tar.gz"], null, tempDir: _dir["tmp"]);
         ReadLayer(image.Layers[1]).Should().Equal(_l2);
         Directory.GetFiles(_dir["tmp"]).Should().HaveCount(1);
         await image.DisposeAsync();

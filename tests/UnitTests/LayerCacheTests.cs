@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Occystrap.Abstractions;
-using Occystrap.Host.Pipeline;
+using Occystrap.Pipeline;
 
 namespace Occystrap.UnitTests;
 
@@ -15,11 +15,11 @@ public sealed class LayerCacheTests : IDisposable
     private static OptionValues Options(params (string, object)[] values) => new(values.ToDictionary(v => v.Item1, v => v.Item2));
 
     [Fact]
-    public void The_pipeline_hash_changes_with_filters_options_compression_and_SOURCE_DATE_EPOCH()
+    public void The_pipeline_hash_changes_with_filters_options_the_sink_key_and_SOURCE_DATE_EPOCH()
     {
         var normalize = new[] { ("normalize-timestamps", Options()) };
         string baseHash = LayerCache.PipelineHash(normalize, "gzip");
-        LayerCache.PipelineHash(normalize, "GZIP").Should().Be(baseHash);
+        LayerCache.PipelineHash(normalize, "gzip").Should().Be(baseHash);
         LayerCache.PipelineHash(normalize, "zstd").Should().NotBe(baseHash);
         LayerCache.PipelineHash([("normalize-timestamps", Options(("ts", 5L)))], "gzip").Should().NotBe(baseHash);
         LayerCache.PipelineHash([], "gzip").Should().NotBe(baseHash);
@@ -42,7 +42,7 @@ public sealed class LayerCacheTests : IDisposable
         Parallel.For(0, caches.Count, i =>
         {
             var diffId = Digest.Sha256(i.ToString("x64"));
-            caches[i].Record(diffId, "hash", new LayerResult(0, diffId, 10, Digest.Sha256(new string('b', 63) + i), 5, "application/vnd.oci.image.layer.v1.tar+gzip"), "host/repo");
+            caches[i].Record(diffId, "hash", new LayerResult(0, diffId, 10, new Descriptor(MediaTypes.OciLayerGzip, Digest.Sha256(new string('b', 63) + i), 5)), new BlobLocation("host", "repo"));
             caches[i].Save();
         });
         var reread = LayerCache.Open(path, NullLogger.Instance);

@@ -40,7 +40,7 @@ public sealed class LayerFilterTests : IDisposable
     private static IImageFilter Create(string spec, IFilterPlugin plugin)
     {
         var parsed = PluginSpec.ParseFilter(spec);
-        var invocation = new PluginInvocation("", parsed.Bind(plugin, "filter"), new GlobalOptions(), NullLogger.Instance, NullProgressReporter.Instance);
+        var invocation = new PluginInvocation("", parsed.Bind(plugin, "filter"), NullLogger.Instance, NullProgressReporter.Instance);
         return plugin.Create(invocation);
     }
 

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Archives;
 using Occystrap.Formats.Images;
-using Occystrap.Host.Pipeline;
+using Occystrap.Pipeline;
 using static Occystrap.UnitTests.ImageFixture;
 
 namespace Occystrap.UnitTests;
@@ -55,7 +55,7 @@ public sealed class PipelineRunnerTests : IDisposable
         var output = DockerArchiveImage.Open(_dir["out.tar"], null);
         output.Layers[0].DiffId.Hex.Should().Be(Sha(_l1));
         output.Layers[1].DiffId.Hex.Should().NotBe(Sha(_l2));
-        ImageConfig.DiffIds(output.Config).Should().Equal(output.Layers.Select(l => l.DiffId));
+        ImageConfig.DiffIdsOf(output.Config).Should().Equal(output.Layers.Select(l => l.DiffId));
         using var layer = await output.Layers[1].OpenAsync(default);
         using var reader = new Formats.Tar.TarArchiveReader(layer);
         var names = new List<string>();

@@ -9,10 +9,9 @@ namespace Occystrap.Filters.Exclude;
 /// a dropped directory. A whiteout goes when the path it deletes is excluded; a hardlink whose target
 /// was dropped is dropped too, so the layer stays valid.
 /// </summary>
+[FilterPlugin("exclude")]
 public sealed class ExcludeFilter : IFilterPlugin
 {
-    public string Name => "exclude";
-
     public string Description => "Remove files matching glob patterns (** spans folders) from every layer";
 
     public IReadOnlyList<OptionDescriptor> Options { get; } =

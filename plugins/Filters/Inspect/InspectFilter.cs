@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
@@ -13,10 +11,9 @@ namespace Occystrap.Filters.Inspect;
 /// this place in the filter chain (digest, size, history), newest layer first. Changes nothing.
 /// Several processes may append to one file: each line is written whole under an exclusive lock.
 /// </summary>
+[FilterPlugin("inspect")]
 public sealed class InspectFilter : IFilterPlugin
 {
-    public string Name => "inspect";
-
     public string Description => "Append the layer digests, sizes and history at this point of the chain to a JSONL file";
 
     public IReadOnlyList<OptionDescriptor> Options { get; } =
@@ -40,8 +37,7 @@ public sealed class InspectFilter : IFilterPlugin
         public async ValueTask<ReadOnlyMemory<byte>> EndAsync(ImageResult image, CancellationToken cancellationToken)
         {
             string name = image.Name.IsUnnamed ? "unknown" : image.Name.ToString();
-            var history = ImageConfig.Parse(image.Config)["history"] as JsonArray ?? [];
-            var layerHistory = history.OfType<JsonObject>().Where(h => h["empty_layer"]?.GetValueKind() != JsonValueKind.True).ToList();
+            var layerHistory = ImageConfig.Parse(image.Config).LayerHistory;
             var layers = new JsonArray();
             for (int i = image.Layers.Count - 1; i >= 0; i--)
             {
@@ -49,16 +45,16 @@ public sealed class InspectFilter : IFilterPlugin
                 var layer = image.Layers[i];
                 layers.Add(new JsonObject
                 {
-                    ["Comment"] = h?["comment"]?.GetValue<string>() ?? "",
-                    ["Created"] = Created(h?["created"]),
-                    ["CreatedBy"] = h?["created_by"]?.GetValue<string>() ?? "",
+                    ["Comment"] = h?.Comment ?? "",
+                    ["Created"] = h?.Created?.ToUnixTimeSeconds() ?? 0,
+                    ["CreatedBy"] = h?.CreatedBy ?? "",
                     ["Id"] = layer.DiffId.ToString(),
                     ["Size"] = layer.Size,
                     ["Tags"] = i == image.Layers.Count - 1 && !image.Name.IsUnnamed ? new JsonArray(name) : null,
                 });
             }
             var record = new JsonObject { ["layers"] = layers, ["name"] = name };
-            byte[] line = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(ImageConfig.Serialize(record)) + "\n");
+            byte[] line = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(JsonText.Serialize(record)) + "\n");
             await AppendAsync(line, cancellationToken).ConfigureAwait(false);
             log.LogInformation("inspect: wrote {Count} layers of {Image} to {File}", image.Layers.Count, name, file);
             return image.Config;
@@ -84,16 +80,6 @@ public sealed class InspectFilter : IFilterPlugin
                     throw new OccystrapException($"inspect: cannot append to {file}: {e.Message}");
                 }
             }
-        }
-
-        private static long Created(JsonNode? value)
-        {
-            if (value is null) return 0;
-            if (value.GetValueKind() == JsonValueKind.Number) return (long)value.GetValue<double>();
-            if (value.GetValueKind() == JsonValueKind.String
-                && DateTimeOffset.TryParse(value.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t))
-                return t.ToUnixTimeSeconds();
-            return 0;
         }
     }
 }

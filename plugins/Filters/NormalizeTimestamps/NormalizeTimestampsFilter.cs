@@ -8,11 +8,10 @@ namespace Occystrap.Filters.NormalizeTimestamps;
 /// <c>SOURCE_DATE_EPOCH</c> when set, else 0), and the PAX <c>atime</c>, <c>ctime</c> and
 /// <c>LIBARCHIVE.creationtime</c> records are dropped, so the same content gives the same layer bytes.
 /// </summary>
+[FilterPlugin("normalize-timestamps")]
 public sealed class NormalizeTimestampsFilter : IFilterPlugin
 {
     private static readonly string[] DroppedRecords = ["atime", "ctime", "LIBARCHIVE.creationtime"];
-
-    public string Name => "normalize-timestamps";
 
     public string Description => "Set every file's modification time to one value for reproducible layers";
 

@@ -8,10 +8,9 @@ namespace Occystrap.Filters.Search;
 /// <c>search:pattern=P[,regex=true][,script_friendly=true]</c>: lists the entries whose path matches,
 /// on stdout once the image has passed, and changes nothing. The <c>search</c> command uses it alone.
 /// </summary>
+[FilterPlugin("search")]
 public sealed class SearchFilter : IFilterPlugin
 {
-    public string Name => "search";
-
     public string Description => "Print the files whose path matches a glob or regex; the image passes unchanged";
 
     public IReadOnlyList<OptionDescriptor> Options { get; } =

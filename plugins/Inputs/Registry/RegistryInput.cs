@@ -4,10 +4,9 @@ using Occystrap.Registry;
 namespace Occystrap.Inputs.Registry;
 
 /// <summary><c>registry://HOST[:PORT]/NAME:TAG</c> or <c>…/NAME@sha256:…</c>: an image from a Docker/OCI registry.</summary>
-public sealed class RegistryInput : IInputPlugin
+[InputPlugin("registry")]
+public sealed class RegistryInput : IInputPlugin, IRegistryPlugin
 {
-    public string Name => "registry";
-
     public string Description => "Read an image from a Docker/OCI registry (HTTP API v2)";
 
     public IReadOnlyList<OptionDescriptor> Options { get; } =
@@ -24,11 +23,11 @@ public sealed class RegistryInput : IInputPlugin
         try
         {
             var o = invocation.Options;
-            return await RegistryImage.OpenAsync(client, reference,
-                o.GetString("os") ?? invocation.Globals.Os,
-                o.GetString("arch") ?? invocation.Globals.Architecture,
-                o.GetString("variant") ?? invocation.Globals.Variant,
-                ownsClient: true, cancellationToken).ConfigureAwait(false);
+            var platform = new PlatformChoice(
+                o.GetString("os") ?? invocation.Platform.Os,
+                o.GetString("arch") ?? invocation.Platform.Architecture,
+                o.GetString("variant") ?? invocation.Platform.Variant);
+            return await RegistryImage.OpenAsync(client, reference, platform, ownsClient: true, cancellationToken, invocation.Logger).ConfigureAwait(false);
         }
         catch
         {

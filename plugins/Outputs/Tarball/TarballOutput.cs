@@ -5,10 +5,9 @@ using Occystrap.Formats.Archives;
 namespace Occystrap.Outputs.Tarball;
 
 /// <summary><c>tar://PATH</c>: a docker-loadable (v1.2) archive, written atomically.</summary>
+[OutputPlugin("tar")]
 public sealed class TarballOutput : IOutputPlugin
 {
-    public string Name => "tar";
-
     public string Description => "Write a docker-save (v1.2) tarball for docker load, podman load or skopeo";
 
     public IReadOnlyList<OptionDescriptor> Options { get; } =

@@ -16,22 +16,28 @@ public sealed class DockerArchiveImage : IImageSource
 {
     private string? _temporaryCopy;
 
-    private DockerArchiveImage(ImageName name, ReadOnlyMemory<byte> config, string? manifestMediaType, IReadOnlyList<ISourceLayer> layers)
+    private DockerArchiveImage(ImageName name, ReadOnlyMemory<byte> config, ImageDocument? manifest, IReadOnlyList<ISourceLayer> layers)
     {
         Name = name;
         Config = config;
-        ManifestMediaType = manifestMediaType;
+        Manifest = manifest;
         Layers = layers;
     }
 
     public ImageName Name { get; }
     public ReadOnlyMemory<byte> Config { get; }
-    public string? ManifestMediaType { get; }
+
+    /// <summary>The OCI manifest, for archives read through <c>index.json</c>; null for the docker-save layouts.</summary>
+    public ImageDocument? Manifest { get; }
+
+    public ImageDocument? Index { get; private init; }
+    public Descriptor? IndexEntry { get; private init; }
     public IReadOnlyList<ISourceLayer> Layers { get; }
 
     /// <param name="select">Which image of a multi-image archive (<c>repo:tag</c>); null takes the first.</param>
-    /// <param name="platform">Chooses from an OCI index; its temp folder holds the plain copy of a compressed archive.</param>
-    public static DockerArchiveImage Open(string path, string? select, GlobalOptions? platform = null, CancellationToken cancellationToken = default)
+    /// <param name="platform">Chooses from an OCI index.</param>
+    /// <param name="tempDir">Holds the plain copy of a compressed archive.</param>
+    public static DockerArchiveImage Open(string path, string? select, PlatformChoice? platform = null, string? tempDir = null, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(path))
             throw new OccystrapException(Directory.Exists(path) ? $"{path} is a directory, not a docker-save archive" : $"{path}: no such file");
@@ -40,7 +46,7 @@ public sealed class DockerArchiveImage : IImageSource
         if (compression == LayerCompression.None) return Open(ArchiveIndex.Build(path), select, platform);
 
         // A compressed archive (docker save | gzip) cannot be read in place: it is unpacked once to a temp file.
-        string copy = Path.Combine(platform?.TempDir ?? Path.GetTempPath(), $"occystrap-{Guid.NewGuid():N}.tar");
+        string copy = Path.Combine(tempDir ?? Path.GetTempPath(), $"occystrap-{Guid.NewGuid():N}.tar");
         try
         {
             using (var input = LayerCompressionCodec.OpenDecompressed(File.OpenRead(path), compression))
@@ -62,7 +68,7 @@ public sealed class DockerArchiveImage : IImageSource
         }
     }
 
-    private static DockerArchiveImage Open(ArchiveIndex index, string? select, GlobalOptions? platform)
+    private static DockerArchiveImage Open(ArchiveIndex index, string? select, PlatformChoice? platform)
     {
         if (index.Contains("manifest.json")) return FromDockerManifest(index, select);
         if (index.Contains("index.json")) return FromOciIndex(index, select, platform);
@@ -74,7 +80,7 @@ public sealed class DockerArchiveImage : IImageSource
     private static DockerArchiveImage FromDockerManifest(ArchiveIndex index, string? select)
     {
         string where = $"manifest.json in {index.DisplayName}";
-        var manifest = ParseJson(index.ReadAll("manifest.json"), where) as JsonArray
+        var manifest = JsonText.Parse(index.ReadAll("manifest.json"), where) as JsonArray
             ?? throw new OccystrapException($"{where} is not a JSON array");
         if (manifest.Count == 0) throw new OccystrapException($"{where} lists no image");
 
@@ -105,12 +111,9 @@ public sealed class DockerArchiveImage : IImageSource
         var config = index.ReadAll(configPath);
         // A config named by its digest (ID.json, blobs/sha256/ID) must hash to that name.
         string stem = Path.GetFileNameWithoutExtension(configPath);
-        if (Digest.TryParse("sha256:" + stem, out var named))
-        {
-            string actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(config));
-            if (actual != named.Hex) throw new DigestMismatchException($"config {configPath} in {index.DisplayName}", named.ToString(), "sha256:" + actual);
-        }
-        var diffIds = ImageConfig.DiffIds(config, $"config {configPath} in {index.DisplayName}");
+        if (Digest.TryParse("sha256:" + stem, out var named)) named.Verify(config, $"config {configPath} in {index.DisplayName}");
+        else if (BlobDigestFromPath(configPath) is { } blobNamed) blobNamed.Verify(config, $"config {configPath} in {index.DisplayName}");
+        var diffIds = ImageConfig.DiffIdsOf(config, $"config {configPath} in {index.DisplayName}");
         var layerPaths = (chosen["Layers"] as JsonArray ?? throw new OccystrapException($"{where} has no Layers list"))
             .Select(l => l?.GetValueKind() == JsonValueKind.String ? l.GetValue<string>() : throw new OccystrapException($"{where} has a layer path that is not a string"))
             .ToList();
@@ -127,17 +130,15 @@ public sealed class DockerArchiveImage : IImageSource
         return new DockerArchiveImage(name, config, null, layers);
     }
 
-    private static DockerArchiveImage FromOciIndex(ArchiveIndex index, string? select, GlobalOptions? platform)
+    private static DockerArchiveImage FromOciIndex(ArchiveIndex index, string? select, PlatformChoice? platform)
     {
         string where = $"index.json in {index.DisplayName}";
-        var root = ParseJson(index.ReadAll("index.json"), where) as JsonObject ?? throw new OccystrapException($"{where} is not a JSON object");
-        var descriptors = root["manifests"] as JsonArray ?? throw new OccystrapException($"{where} has no manifests list");
-        JsonObject? chosen = null;
+        var top = ImageIndex.Parse(index.ReadAll("index.json"), where);
+        Descriptor? chosen = null;
         ImageName name = ImageName.Unnamed;
-        foreach (var d in descriptors.OfType<JsonObject>())
+        foreach (var d in top.Manifests)
         {
-            string? refName = d["annotations"]?["io.containerd.image.name"]?.GetValue<string>()
-                ?? d["annotations"]?["org.opencontainers.image.ref.name"]?.GetValue<string>();
+            string? refName = d.Annotations is { } a && a.TryGetValue(AnnotationKeys.ContainerdImageName, out var n) ? n : d.RefName;
             if (select is null || refName == select || (refName is not null && refName.EndsWith(":" + select, StringComparison.Ordinal)))
             {
                 chosen = d;
@@ -149,66 +150,46 @@ public sealed class DockerArchiveImage : IImageSource
         if (chosen is null) throw new OccystrapException(select is null ? $"{where} lists no image" : $"{index.DisplayName} has no image named '{select}'");
 
         // Follow nested indexes to the manifest for the wanted platform.
+        ImageDocument? through = null;
+        Descriptor? entry = null;
         for (int depth = 0; depth < 4; depth++)
         {
-            string mediaType = chosen["mediaType"]?.GetValue<string>() ?? "";
-            var blob = ReadBlob(index, chosen, where);
-            var node = ParseJson(blob, $"blob {Text(chosen, "digest", where)} in {index.DisplayName}") as JsonObject
-                ?? throw new OccystrapException($"a manifest in {index.DisplayName} is not a JSON object");
-            if (MediaTypes.IsIndex(mediaType) || node["manifests"] is JsonArray)
+            var blob = ReadBlob(index, chosen);
+            string what = $"blob {chosen.Digest} in {index.DisplayName}";
+            var node = JsonText.ParseObject(blob, what);
+            if (ImageIndex.Is(node, chosen.MediaType))
             {
-                var children = (node["manifests"] as JsonArray)!.OfType<JsonObject>().ToList();
-                if (children.Count == 0) throw new OccystrapException($"an index in {index.DisplayName} lists no manifest");
-                var withPlatform = children.Where(c => c["platform"] is JsonObject).ToList();
-                chosen = withPlatform.Count == 0 ? children[0] : withPlatform.FirstOrDefault(c => MatchesPlatform(c, platform))
-                    ?? throw new OccystrapException($"{index.DisplayName} has no image for {platform?.Os ?? "linux"}/{platform?.Architecture ?? "amd64"}"
-                        + (platform?.Variant is { } v ? "/" + v : "") + "; it has: " + string.Join(", ", withPlatform.Select(PlatformText)));
+                var nested = ImageIndex.FromJson(node, what, chosen.MediaType);
+                through = new ImageDocument(chosen with { MediaType = nested.MediaType }, blob);
+                chosen = entry = PlatformRule.Choose(nested.Manifests, platform ?? PlatformChoice.Default, index.DisplayName);
                 continue;
             }
-            var configDescriptor = node["config"] as JsonObject ?? throw new OccystrapException($"a manifest in {index.DisplayName} has no config");
-            var config = ReadBlob(index, configDescriptor, where);
-            var diffIds = ImageConfig.DiffIds(config, $"config in {index.DisplayName}");
-            var layerDescriptors = (node["layers"] as JsonArray ?? []).OfType<JsonObject>().ToList();
-            if (layerDescriptors.Count != diffIds.Count)
-                throw new OccystrapException($"a manifest in {index.DisplayName} lists {layerDescriptors.Count} layers but the config has {diffIds.Count} diff_ids");
+            var manifest = ImageManifest.FromJson(node, what, string.IsNullOrEmpty(chosen.MediaType) ? null : chosen.MediaType);
+            var config = ReadBlob(index, manifest.Config);
+            var diffIds = ImageConfig.DiffIdsOf(config, $"config in {index.DisplayName}");
+            if (manifest.Layers.Count != diffIds.Count)
+                throw new OccystrapException($"a manifest in {index.DisplayName} lists {manifest.Layers.Count} layers but the config has {diffIds.Count} diff_ids");
             var layers = new List<ISourceLayer>();
-            for (int i = 0; i < layerDescriptors.Count; i++)
+            for (int i = 0; i < manifest.Layers.Count; i++)
             {
-                var digest = Digest.Parse(Text(layerDescriptors[i], "digest", where));
-                string path = $"blobs/{digest.Algorithm}/{digest.Hex}";
-                var member = index.Resolve(path) ?? throw new OccystrapException($"{index.DisplayName} has no blob {digest}");
-                layers.Add(new ArchiveLayer(index, member, i, diffIds[i], digest, layerDescriptors[i]["mediaType"]?.GetValue<string>()));
+                var digest = manifest.Layers[i].Digest;
+                var member = index.Resolve($"blobs/{digest.Algorithm}/{digest.Hex}") ?? throw new OccystrapException($"{index.DisplayName} has no blob {digest}");
+                layers.Add(new ArchiveLayer(index, member, i, diffIds[i], digest, manifest.Layers[i].MediaType));
             }
-            return new DockerArchiveImage(name, config, node["mediaType"]?.GetValue<string>() ?? mediaType, layers);
+            var document = new ImageDocument(chosen with { MediaType = manifest.MediaType }, blob);
+            return new DockerArchiveImage(name, config, document, layers) { Index = through, IndexEntry = entry };
         }
         throw new OccystrapException($"indexes in {index.DisplayName} nest too deeply");
     }
 
-    /// <summary>os and architecture must match; a variant must match when one is asked for (arm64 also takes v8 or none).</summary>
-    private static bool MatchesPlatform(JsonObject descriptor, GlobalOptions? platform)
+    /// <summary>A blob of the archive, checked against its digest (and size) before use.</summary>
+    private static byte[] ReadBlob(ArchiveIndex index, Descriptor descriptor)
     {
-        if (descriptor["platform"] is not JsonObject p) return false;
-        string os = platform?.Os ?? "linux", arch = platform?.Architecture ?? "amd64";
-        string? variant = p["variant"]?.GetValue<string>();
-        if (p["os"]?.GetValue<string>() != os || p["architecture"]?.GetValue<string>() != arch) return false;
-        if (platform?.Variant is not { } wanted) return true;
-        return variant == wanted || (arch == "arm64" && wanted == "v8" && variant is null);
-    }
-
-    private static string PlatformText(JsonObject descriptor)
-    {
-        var p = (JsonObject)descriptor["platform"]!;
-        string text = $"{p["os"]?.GetValue<string>()}/{p["architecture"]?.GetValue<string>()}";
-        return p["variant"]?.GetValue<string>() is { } v ? $"{text}/{v}" : text;
-    }
-
-    private static byte[] ReadBlob(ArchiveIndex index, JsonObject descriptor, string where)
-    {
-        var digest = Digest.Parse(Text(descriptor, "digest", where));
+        var digest = descriptor.Digest;
         byte[] bytes = index.ReadAll($"blobs/{digest.Algorithm}/{digest.Hex}");
-        string actual = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
-        if (digest.Algorithm == "sha256" && actual != digest.ToString())
-            throw new DigestMismatchException($"blob {digest} in {index.DisplayName}", digest.ToString(), actual);
+        digest.Verify(bytes, $"blob {digest} in {index.DisplayName}");
+        if (bytes.Length != descriptor.Size)
+            throw new OccystrapException($"blob {digest} in {index.DisplayName} is {bytes.Length} bytes, but its descriptor says {descriptor.Size}");
         return bytes;
     }
 
@@ -216,18 +197,6 @@ public sealed class DockerArchiveImage : IImageSource
     {
         var parts = ArchiveIndex.Normalize(path).Split('/');
         return parts.Length == 3 && parts[0] == "blobs" && Digest.TryParse($"{parts[1]}:{parts[2]}", out var d) ? d : null;
-    }
-
-    private static JsonNode? ParseJson(byte[] bytes, string what)
-    {
-        try
-        {
-            return JsonNode.Parse(bytes);
-        }
-        catch (JsonException e)
-        {
-            throw new OccystrapException($"{what} is not valid JSON: {e.Message}");
-        }
     }
 
     private static string Text(JsonObject o, string key, string where) =>

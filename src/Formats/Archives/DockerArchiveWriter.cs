@@ -27,9 +27,13 @@ public sealed class DockerArchiveWriter : IImageSink
         _nameOverride = name;
     }
 
-    public bool AcceptsCompressedLayers => false;
+    /// <summary>One file, written front to back: layers come in image order, one at a time.</summary>
+    public LayerDelivery Delivery => LayerDelivery.EveryLayerInOrder;
 
-    public async Task WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken)
+    /// <summary>docker load wants plain tars.</summary>
+    public IReadOnlyCollection<LayerCompression> StoredCompressions => [];
+
+    public async Task<StoredLayer> WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken)
     {
         if (layer.Compression != LayerCompression.None)
             throw new InvalidOperationException("docker-save archives hold uncompressed layers");
@@ -37,26 +41,27 @@ public sealed class DockerArchiveWriter : IImageSink
         long start = _file.Stream.Position;
         await layer.Stream.CopyToAsync(_file.Stream, 1024 * 1024, cancellationToken).ConfigureAwait(false);
         long size = _file.Stream.Position - start;
-        var result = layer.GetResult();
+        var diffId = layer.DiffId;
         _tar.CompleteStreamedContent(size);
 
-        if (!_written.Add(result.DiffId))
+        if (!_written.Add(diffId))
         {
             // The same layer twice (an image may list one layer more than once): drop the second copy.
             _file.Stream.SetLength(headerOffset);
             _file.Stream.Position = headerOffset;
             _tar.Rewind(headerOffset);
-            return;
+            return StoredLayer.Tar;
         }
         long end = _file.Stream.Position;
         _file.Stream.Position = headerOffset;
-        _file.Stream.Write(TarArchiveWriter.BuildFileHeader($"{result.DiffId.Hex}/layer.tar", size));
+        _file.Stream.Write(TarArchiveWriter.BuildFileHeader($"{diffId.Hex}/layer.tar", size));
         _file.Stream.Position = end;
+        return StoredLayer.Tar;
     }
 
-    public Task CommitAsync(ImageResult image, CancellationToken cancellationToken)
+    public Task<CommitResult> CommitAsync(ImageResult image, CancellationToken cancellationToken)
     {
-        var configDigest = Digest.Sha256(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(image.Config.Span)));
+        var configDigest = Digest.Compute(image.Config.Span);
         var layerPaths = image.Layers.Select(l => $"{l.DiffId.Hex}/layer.tar").ToList();
         foreach (var l in image.Layers)
             if (!_written.Contains(l.DiffId)) throw new InvalidOperationException($"layer {l.DiffId} was never written");
@@ -80,16 +85,16 @@ public sealed class DockerArchiveWriter : IImageSink
                 ["Layers"] = new JsonArray(layerPaths.Select(p => (JsonNode)JsonValue.Create(p)!).ToArray()),
             },
         };
-        WriteSmall("manifest.json", ImageConfig.Serialize(manifest));
+        WriteSmall("manifest.json", JsonText.Serialize(manifest));
 
         var repositories = new JsonObject();
         if (!name.IsUnnamed && name.Tag is not null && image.Layers.Count > 0)
             repositories[name.Repository] = new JsonObject { [name.Tag] = image.Layers[^1].DiffId.Hex };
-        WriteSmall("repositories", ImageConfig.Serialize(repositories));
+        WriteSmall("repositories", JsonText.Serialize(repositories));
 
         _tar.Finish();
         _file.Commit();
-        return Task.CompletedTask;
+        return Task.FromResult(new CommitResult(null, configDigest));
     }
 
     private void WriteSmall(string name, byte[] content)

@@ -32,14 +32,55 @@ public static class LayerCompressionCodec
         return Detect(head[..n]);
     }
 
-    /// <summary>Wraps <paramref name="stored"/> in the decompressor its compression needs (all gzip members are read).</summary>
-    public static Stream OpenDecompressed(Stream stored, LayerCompression compression) => compression switch
+    /// <summary>
+    /// Wraps <paramref name="stored"/> in the decompressor its compression needs (all gzip members are read).
+    /// Corrupt data fails with a <see cref="CorruptDataException"/> that names <paramref name="what"/>, not
+    /// with the compression library's own exception.
+    /// </summary>
+    public static Stream OpenDecompressed(Stream stored, LayerCompression compression, string what = "layer") => compression switch
     {
         LayerCompression.None => stored,
-        LayerCompression.Gzip => new BufferedStream(new GZipStream(stored, CompressionMode.Decompress), 128 * 1024),
-        LayerCompression.Zstd => new BufferedStream(new DecompressionStream(stored), 128 * 1024),
+        LayerCompression.Gzip => new CorruptDataGuard(new BufferedStream(new GZipStream(stored, CompressionMode.Decompress), 128 * 1024), what, "gzip"),
+        LayerCompression.Zstd => new CorruptDataGuard(new BufferedStream(new DecompressionStream(stored), 128 * 1024), what, "zstd"),
         _ => throw new ArgumentOutOfRangeException(nameof(compression)),
     };
+
+    /// <summary>Turns the decompressors' exceptions into the project's own.</summary>
+    private sealed class CorruptDataGuard(Stream inner, string what, string kind) : ReadOnlyStream
+    {
+        public override int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return inner.Read(buffer);
+            }
+            catch (Exception e) when (e is InvalidDataException or ZstdException)
+            {
+                throw new CorruptDataException($"{what}: corrupt {kind} data: {e.Message}", e);
+            }
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is InvalidDataException or ZstdException)
+            {
+                throw new CorruptDataException($"{what}: corrupt {kind} data: {e.Message}", e);
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+    }
 
     /// <summary>
     /// A stream that compresses into <paramref name="destination"/>. Input is fed to the compressor in fixed

@@ -4,15 +4,15 @@ using Occystrap.Abstractions;
 namespace Occystrap.Formats.IO;
 
 /// <summary>
-/// Passes bytes through while hashing them with SHA-256. When an expected digest is given, reaching the
-/// end of the stream with other bytes throws <see cref="DigestMismatchException"/>, so a reader can never
-/// finish with unverified data.
+/// Passes bytes through while hashing them: with the expected digest's algorithm when one is given
+/// (sha256 or sha512), else SHA-256. Reaching the end of the stream with other bytes than expected throws
+/// <see cref="DigestMismatchException"/>, so a reader can never finish with unverified data.
 /// </summary>
 public sealed class HashingReadStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash _hash;
     private readonly Digest? _expected;
     private readonly string _what;
     private Digest? _digest;
@@ -23,6 +23,7 @@ public sealed class HashingReadStream : ReadOnlyStream
         _expected = expected;
         _what = what;
         _leaveOpen = leaveOpen;
+        _hash = Digest.CreateHash(expected?.Algorithm ?? Digest.Sha256Algorithm);
     }
 
     public long BytesRead { get; private set; }
@@ -60,9 +61,9 @@ public sealed class HashingReadStream : ReadOnlyStream
             BytesRead += data.Length;
             return;
         }
-        var digest = Digest.Sha256(Convert.ToHexStringLower(_hash.GetHashAndReset()));
+        var digest = Digest.FromHash(_hash);
         _digest = digest;
-        if (_expected is { } e && e.Algorithm == "sha256" && e != digest)
+        if (_expected is { } e && e != digest)
             throw new DigestMismatchException(_what, e.ToString(), digest.ToString());
     }
 

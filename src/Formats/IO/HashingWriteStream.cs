@@ -8,7 +8,7 @@ public sealed class HashingWriteStream : Stream
 {
     private readonly Stream? _inner;
     private readonly bool _leaveOpen;
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly IncrementalHash _hash = Digest.CreateHash();
     private Digest? _digest;
 
     public HashingWriteStream(Stream? inner, bool leaveOpen = true)
@@ -20,7 +20,7 @@ public sealed class HashingWriteStream : Stream
     public long BytesWritten { get; private set; }
 
     /// <summary>Finishes the hash; no more writes after this.</summary>
-    public Digest Complete() => _digest ??= Digest.Sha256(Convert.ToHexStringLower(_hash.GetHashAndReset()));
+    public Digest Complete() => _digest ??= Digest.FromHash(_hash);
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
 using Occystrap.Host.Plugins;
+using Occystrap.Pipeline;
 using Occystrap.Host.Terminal;
 
 namespace Occystrap.Host.Cli;
@@ -18,6 +19,10 @@ internal sealed class App : IDisposable
         _set = set;
         _parse = parse;
         Globals = set.Read(parse);
+        // Credentials from the environment are read once here and handed only to registry plugins; they
+        // are taken out of the process environment so that no other plugin finds them there.
+        Environment.SetEnvironmentVariable("OCCYSTRAP_USERNAME", null);
+        Environment.SetEnvironmentVariable("OCCYSTRAP_PASSWORD", null);
         if (!Directory.Exists(Globals.TempDir))
             throw new UsageException($"--temp-dir {Globals.TempDir} does not exist");
         var level = Globals.Debug ? LogLevel.Trace : Globals.Verbose ? LogLevel.Debug : LogLevel.Information;
@@ -39,8 +44,19 @@ internal sealed class App : IDisposable
         lock (Console.Error) Console.Error.WriteLine(line);
     }
 
-    public PluginInvocation Invocation(IPlugin plugin, PluginSpec spec, string role) =>
-        new(spec.Target, spec.Bind(plugin, role), Globals, Loggers.CreateLogger(plugin.GetType().FullName ?? plugin.Name), Progress) { RawTarget = spec.RawTarget };
+    /// <summary>
+    /// What one use of a plugin gets: its options, the platform choice, the output defaults and the temp
+    /// folder; registry access only for an input or output that declares <see cref="IRegistryPlugin"/>.
+    /// </summary>
+    public PluginInvocation Invocation(IPlugin plugin, PluginSpec spec, PluginRole role) =>
+        new(spec.Target, spec.Bind(plugin, role.ToString().ToLowerInvariant()), Loggers.CreateLogger(plugin.GetType().FullName ?? spec.Name), Progress)
+        {
+            RawTarget = spec.RawTarget,
+            Platform = Globals.Platform,
+            Output = Globals.Output,
+            TempDir = Globals.TempDir,
+            Registry = role != PluginRole.Filter && plugin is IRegistryPlugin ? Globals.Registry : null,
+        };
 
     public (IInputPlugin, PluginSpec) Input(string uri)
     {
@@ -58,13 +74,13 @@ internal sealed class App : IDisposable
         return (entry.Plugin, spec);
     }
 
-    public IImageFilter Filter(string text) => Filter(PluginSpec.ParseFilter(text));
-
-    public IImageFilter Filter(PluginSpec spec)
+    /// <summary>Creates the filter a spec names, with its bound options (the pipeline's identity for the layer cache).</summary>
+    public PipelineFilter Filter(PluginSpec spec)
     {
         if (!Catalog.Filters.TryGetValue(spec.Name, out var entry))
             throw new UsageException($"unknown filter '{spec.Name}' (known: {Known(Catalog.Filters.Keys)})");
-        return entry.Plugin.Create(Invocation(entry.Plugin, spec, "filter"));
+        var invocation = Invocation(entry.Plugin, spec, PluginRole.Filter);
+        return new PipelineFilter(spec.Name, invocation.Options, entry.Plugin.Create(invocation));
     }
 
     private static string Known(IEnumerable<string> names)

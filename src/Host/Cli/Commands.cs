@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Images;
-using Occystrap.Host.Pipeline;
+using Occystrap.Pipeline;
 using Occystrap.Host.Plugins;
 using Occystrap.Host.Terminal;
 
@@ -15,23 +15,18 @@ internal static class Commands
     {
         var (inputPlugin, inputSpec) = app.Input(source);
         var (outputPlugin, outputSpec) = app.Output(destination);
-        var specs = filterSpecs.Select(PluginSpec.ParseFilter).ToList();
-        var filters = specs.Select(app.Filter).ToList();
-        var inputInvocation = app.Invocation(inputPlugin, inputSpec, "input");
-        var outputInvocation = app.Invocation(outputPlugin, outputSpec, "output");
+        var filters = filterSpecs.Select(PluginSpec.ParseFilter).Select(app.Filter).ToList();
+        var inputInvocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input);
+        var outputInvocation = app.Invocation(outputPlugin, outputSpec, PluginRole.Output);
 
         await using var image = await inputPlugin.OpenAsync(inputInvocation, ct).ConfigureAwait(false);
         await using var sink = await outputPlugin.CreateAsync(outputInvocation, image.Name, ct).ConfigureAwait(false);
         LayerCache? cache = app.Globals.LayerCache is { } cachePath ? LayerCache.Open(cachePath, app.Log) : null;
-        string compression = outputSpec.Options.LastOrDefault(o => o.Key.Equals("compression", StringComparison.OrdinalIgnoreCase)).Value
-            ?? app.Globals.Compression ?? "gzip";
         var runner = new PipelineRunner(app.Log, app.Progress);
         PipelineSummary summary;
         try
         {
-            var bound = specs.Select(s => (s.Name, s.Bind(app.Catalog.Filters[s.Name].Plugin, "filter"))).ToList();
-            summary = await runner.RunAsync(image, filters, sink, ct,
-                cache is null ? null : (cache, LayerCache.PipelineHash(bound, compression))).ConfigureAwait(false);
+            summary = await runner.RunAsync(image, filters, sink, new RunOptions { Parallel = app.Globals.Parallel, Cache = cache }, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -47,8 +42,9 @@ internal static class Commands
             }
         }
         app.Progress.Dispose();
-        string cached = cache is { Hits: > 0 } ? $", {cache.Hits} from the layer cache" : "";
-        App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied{cached}), {Sizes.Format(summary.Bytes)} written, {summary.Elapsed.TotalSeconds:0.0}s");
+        string cached = summary.FromCache > 0 ? $", {summary.FromCache} from the layer cache" : "";
+        string written = summary.Commit.Manifest is { } m ? $", manifest {m.Digest}" : "";
+        App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied{cached}), {Sizes.Format(summary.Bytes)} written, image id {summary.Commit.ConfigDigest}{written}, {summary.Elapsed.TotalSeconds:0.0}s");
         return 0;
     }
 
@@ -58,20 +54,20 @@ internal static class Commands
         var filter = app.Filter(new PluginSpec("search", "",
             [new("pattern", pattern), new("regex", regex ? "true" : "false"), new("script_friendly", scriptFriendly ? "true" : "false")], "search"));
         var (inputPlugin, inputSpec) = app.Input(source);
-        await using var image = await inputPlugin.OpenAsync(app.Invocation(inputPlugin, inputSpec, "input"), ct).ConfigureAwait(false);
+        await using var image = await inputPlugin.OpenAsync(app.Invocation(inputPlugin, inputSpec, PluginRole.Input), ct).ConfigureAwait(false);
         await using var sink = new DiscardSink();
-        await new PipelineRunner(app.Log, app.Progress).RunAsync(image, [filter], sink, ct).ConfigureAwait(false);
+        await new PipelineRunner(app.Log, app.Progress).RunAsync(image, [filter], sink, new RunOptions { Parallel = app.Globals.Parallel }, ct).ConfigureAwait(false);
         return 0;
     }
 
     public static int ListPlugins(App app)
     {
         var catalog = app.Catalog;
-        var groups = new (string Title, string Key, IEnumerable<(IPlugin Plugin, string Assembly)> Items)[]
+        var groups = new (string Title, string Key, IEnumerable<(string Name, IPlugin Plugin, string Assembly)> Items)[]
         {
-            ("Input schemes", "inputs", catalog.Inputs.Values.Select(e => ((IPlugin)e.Plugin, e.AssemblyPath))),
-            ("Output schemes", "outputs", catalog.Outputs.Values.Select(e => ((IPlugin)e.Plugin, e.AssemblyPath))),
-            ("Filters", "filters", catalog.Filters.Values.Select(e => ((IPlugin)e.Plugin, e.AssemblyPath))),
+            ("Input schemes", "inputs", Loaded(catalog.Inputs.Values.Select(e => (e.Name, (Func<IPlugin>)(() => e.Plugin), e.AssemblyPath)), app)),
+            ("Output schemes", "outputs", Loaded(catalog.Outputs.Values.Select(e => (e.Name, (Func<IPlugin>)(() => e.Plugin), e.AssemblyPath)), app)),
+            ("Filters", "filters", Loaded(catalog.Filters.Values.Select(e => (e.Name, (Func<IPlugin>)(() => e.Plugin), e.AssemblyPath)), app)),
         };
         if (app.Globals.OutputFormat == "json")
         {
@@ -79,7 +75,7 @@ internal static class Commands
             foreach (var (_, key, items) in groups)
             {
                 var array = new JsonArray();
-                foreach (var (plugin, assembly) in items.OrderBy(i => i.Plugin.Name, StringComparer.Ordinal))
+                foreach (var (name, plugin, assembly) in items.OrderBy(i => i.Name, StringComparer.Ordinal))
                 {
                     var options = new JsonArray();
                     foreach (var o in plugin.Options)
@@ -94,7 +90,7 @@ internal static class Commands
                         });
                     array.Add(new JsonObject
                     {
-                        ["name"] = plugin.Name,
+                        ["name"] = name,
                         ["description"] = plugin.Description,
                         ["assembly"] = assembly,
                         ["options"] = options,
@@ -102,17 +98,17 @@ internal static class Commands
                 }
                 root[key] = array;
             }
-            Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ImageConfig.Serialize(root)));
+            Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(JsonText.Serialize(root)));
             return 0;
         }
         foreach (var (title, _, items) in groups)
         {
             Console.Out.WriteLine($"{title}:");
-            var list = items.OrderBy(i => i.Plugin.Name, StringComparer.Ordinal).ToList();
+            var list = items.OrderBy(i => i.Name, StringComparer.Ordinal).ToList();
             if (list.Count == 0) Console.Out.WriteLine("  (none)");
-            foreach (var (plugin, assembly) in list)
+            foreach (var (name, plugin, assembly) in list)
             {
-                Console.Out.WriteLine($"  {plugin.Name} - {plugin.Description}");
+                Console.Out.WriteLine($"  {name} - {plugin.Description}");
                 Console.Out.WriteLine($"    from {assembly}");
                 foreach (var o in plugin.Options)
                 {
@@ -128,15 +124,39 @@ internal static class Commands
         return 0;
     }
 
+    /// <summary>Loads each listed plugin; one that fails to load is named in a warning and left out of the list.</summary>
+    private static List<(string Name, IPlugin Plugin, string Assembly)> Loaded(IEnumerable<(string Name, Func<IPlugin> Load, string Assembly)> entries, App app)
+    {
+        var list = new List<(string, IPlugin, string)>();
+        foreach (var (name, load, assembly) in entries)
+        {
+            try
+            {
+                list.Add((name, load(), assembly));
+            }
+            catch (OccystrapException e)
+            {
+                app.Log.LogWarning("{Reason}; not listed", e.Message);
+            }
+        }
+        return list;
+    }
+
     /// <summary>Reads every layer to its end and keeps nothing: for commands that only look.</summary>
     private sealed class DiscardSink : IImageSink
     {
-        public bool AcceptsCompressedLayers => false;
+        public LayerDelivery Delivery => LayerDelivery.DistinctInParallel;
 
-        public Task WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken) =>
-            layer.Stream.CopyToAsync(Stream.Null, 1024 * 1024, cancellationToken);
+        public IReadOnlyCollection<LayerCompression> StoredCompressions => [];
 
-        public Task CommitAsync(ImageResult image, CancellationToken cancellationToken) => Task.CompletedTask;
+        public async Task<StoredLayer> WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken)
+        {
+            await layer.Stream.CopyToAsync(Stream.Null, 1024 * 1024, cancellationToken).ConfigureAwait(false);
+            return StoredLayer.Tar;
+        }
+
+        public Task<CommitResult> CommitAsync(ImageResult image, CancellationToken cancellationToken) =>
+            Task.FromResult(new CommitResult(null, Digest.Compute(image.Config.Span)));
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }

@@ -15,8 +15,8 @@ internal sealed class GlobalOptionSet
     public Option<string?> Username { get; } = new("--username") { Description = "Registry username [env: OCCYSTRAP_USERNAME]", DefaultValueFactory = _ => Env("OCCYSTRAP_USERNAME"), Recursive = true, HelpName = "USER" };
     public Option<string?> Password { get; } = new("--password") { Description = "Registry password [env: OCCYSTRAP_PASSWORD]", DefaultValueFactory = _ => Env("OCCYSTRAP_PASSWORD"), Recursive = true, HelpName = "PASS" };
     public Option<bool> Insecure { get; } = new("--insecure") { Description = "Use HTTP instead of HTTPS for registries", Recursive = true };
-    public Option<string?> Compression { get; } = new("--compression") { Description = "Layer compression for registry output: gzip or zstd [env: OCCYSTRAP_COMPRESSION]", DefaultValueFactory = _ => Env("OCCYSTRAP_COMPRESSION"), Recursive = true, HelpName = "TYPE" };
-    public Option<int> Parallel { get; } = new("--parallel", "-j") { Description = "Parallel layer transfers [env: OCCYSTRAP_PARALLEL]", DefaultValueFactory = ParallelDefault, Recursive = true, HelpName = "N" };
+    public Option<string?> Compression { get; } = new("--compression") { Description = "Store every layer in this compression (gzip or zstd), recompressing others; by default compressed layers pass as they are [env: OCCYSTRAP_COMPRESSION]", DefaultValueFactory = _ => Env("OCCYSTRAP_COMPRESSION"), Recursive = true, HelpName = "TYPE" };
+    public Option<int> Parallel { get; } = new("--parallel", "-j") { Description = "Layers handled at once by outputs that take them in parallel [env: OCCYSTRAP_PARALLEL]", DefaultValueFactory = ParallelDefault, Recursive = true, HelpName = "N" };
     public Option<string?> TempDir { get; } = new("--temp-dir") { Description = "Folder for temporary files [env: OCCYSTRAP_TEMP_DIR]", DefaultValueFactory = _ => Env("OCCYSTRAP_TEMP_DIR"), Recursive = true, HelpName = "PATH" };
     public Option<string?> LayerCache { get; } = new("--layer-cache") { Description = "JSON file for cross-invocation layer caching [env: OCCYSTRAP_LAYER_CACHE]", DefaultValueFactory = _ => Env("OCCYSTRAP_LAYER_CACHE"), Recursive = true, HelpName = "PATH" };
     public Option<string> OutputFormat { get; } = new("--output-format", "-O") { Description = "Output format for info, check and plugins: text or json", DefaultValueFactory = _ => "text", Recursive = true, HelpName = "FORMAT" };
@@ -50,7 +50,12 @@ internal sealed class GlobalOptionSet
         Username = r.GetValue(Username),
         Password = r.GetValue(Password),
         Insecure = r.GetValue(Insecure),
-        Compression = r.GetValue(Compression),
+        Compression = r.GetValue(Compression) switch
+        {
+            "gzip" => LayerCompression.Gzip,
+            "zstd" => LayerCompression.Zstd,
+            _ => null,
+        },
         Parallel = r.GetValue(Parallel),
         TempDir = r.GetValue(TempDir) ?? Path.GetTempPath(),
         LayerCache = r.GetValue(LayerCache),

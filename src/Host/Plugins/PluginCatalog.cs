@@ -1,18 +1,35 @@
+using System.Reflection;
 using McMaster.NETCore.Plugins;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Tar;
 
 namespace Occystrap.Host.Plugins;
 
-/// <summary>One registered plugin and the assembly file it came from.</summary>
-internal sealed record PluginEntry<T>(T Plugin, string AssemblyPath) where T : IPlugin;
+/// <summary>One declared plugin: loaded, from its own load context, the first time it is used.</summary>
+internal sealed class PluginEntry<T> where T : class, IPlugin
+{
+    private readonly Lazy<T> _plugin;
+
+    public PluginEntry(PluginDeclaration declaration, Func<PluginDeclaration, IPlugin> load)
+    {
+        Declaration = declaration;
+        _plugin = new Lazy<T>(() => load(declaration) as T
+            ?? throw new OccystrapException($"plugin '{declaration.Name}' in {declaration.AssemblyPath}: {declaration.TypeName} is declared as {Article(declaration.Role)} but does not implement {typeof(T).Name}"));
+    }
+
+    public PluginDeclaration Declaration { get; }
+    public string Name => Declaration.Name;
+    public string AssemblyPath => Declaration.AssemblyPath;
+    public T Plugin => _plugin.Value;
+
+    private static string Article(PluginRole role) => role == PluginRole.Input ? "an input" : role == PluginRole.Output ? "an output" : "a filter";
+}
 
 /// <summary>
-/// Finds plugins in folders (one sub-folder per plugin, <c>NAME/NAME.dll</c>), loads each in its own
-/// load context that shares the contract assemblies with the host, and registers inputs and outputs
-/// by scheme and filters by name.
+/// Finds plugins in folders (one sub-folder per plugin, <c>NAME/NAME.dll</c>) and registers inputs and
+/// outputs by scheme and filters by name from their declarations, without loading them. A plugin is
+/// loaded when it is first used, in its own load context that shares the contract assemblies with the host.
 /// </summary>
 internal sealed class PluginCatalog
 {
@@ -22,6 +39,7 @@ internal sealed class PluginCatalog
     private readonly Dictionary<string, PluginEntry<IInputPlugin>> _inputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PluginEntry<IOutputPlugin>> _outputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PluginEntry<IFilterPlugin>> _filters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Assembly> _assemblies = new(StringComparer.Ordinal);
 
     public IReadOnlyDictionary<string, PluginEntry<IInputPlugin>> Inputs => _inputs;
     public IReadOnlyDictionary<string, PluginEntry<IOutputPlugin>> Outputs => _outputs;
@@ -42,41 +60,63 @@ internal sealed class PluginCatalog
         var catalog = new PluginCatalog();
         foreach (string dll in FindPluginAssemblies(folders, log))
         {
-            IServiceProvider provider;
+            IReadOnlyList<PluginDeclaration> declarations;
             try
             {
-                var loader = PluginLoader.CreateFromAssemblyFile(dll, SharedTypes, c => c.PreferSharedTypes = true);
-                var assembly = loader.LoadDefaultAssembly();
-                var services = new ServiceCollection();
-                services.Scan(scan => scan.FromAssemblies(assembly)
-                    .AddClasses(c => c.AssignableTo<IInputPlugin>()).As<IInputPlugin>().WithSingletonLifetime()
-                    .AddClasses(c => c.AssignableTo<IOutputPlugin>()).As<IOutputPlugin>().WithSingletonLifetime()
-                    .AddClasses(c => c.AssignableTo<IFilterPlugin>()).As<IFilterPlugin>().WithSingletonLifetime());
-                provider = services.BuildServiceProvider();
-                catalog.Register(provider.GetServices<IInputPlugin>(), catalog._inputs, "input scheme", dll);
-                catalog.Register(provider.GetServices<IOutputPlugin>(), catalog._outputs, "output scheme", dll);
-                catalog.Register(provider.GetServices<IFilterPlugin>(), catalog._filters, "filter", dll);
+                declarations = PluginDeclarations.Read(dll);
             }
-            catch (PluginConflictException)
+            catch (Exception e) when (e is BadImageFormatException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
-                throw;
+                log.LogWarning("plugin {Plugin} could not be read and is ignored: {Reason}", dll, e.Message);
+                continue;
             }
-            catch (Exception e)
+            if (declarations.Count == 0)
+                log.LogWarning("plugin {Plugin} declares no plugin ([InputPlugin], [OutputPlugin] or [FilterPlugin]) and is ignored", dll);
+            foreach (var d in declarations)
             {
-                log.LogWarning("plugin {Plugin} could not be loaded and is ignored: {Reason}", dll, Unwrap(e).Message);
+                switch (d.Role)
+                {
+                    case PluginRole.Input: catalog.Register(d, catalog._inputs, "input scheme"); break;
+                    case PluginRole.Output: catalog.Register(d, catalog._outputs, "output scheme"); break;
+                    default: catalog.Register(d, catalog._filters, "filter"); break;
+                }
             }
         }
         return catalog;
     }
 
-    private void Register<T>(IEnumerable<T> plugins, Dictionary<string, PluginEntry<T>> into, string role, string dll) where T : IPlugin
+    private void Register<T>(PluginDeclaration declaration, Dictionary<string, PluginEntry<T>> into, string role) where T : class, IPlugin
     {
-        foreach (var plugin in plugins)
+        string name = NormalizeName(declaration.Name);
+        if (into.TryGetValue(name, out var existing))
+            throw new PluginConflictException($"the {role} '{name}' is claimed by two plugins: {existing.AssemblyPath} and {declaration.AssemblyPath}; remove one of them");
+        into[name] = new PluginEntry<T>(declaration with { Name = name }, Instantiate);
+    }
+
+    private IPlugin Instantiate(PluginDeclaration d)
+    {
+        try
         {
-            string name = NormalizeName(plugin.Name);
-            if (into.TryGetValue(name, out var existing))
-                throw new PluginConflictException($"the {role} '{name}' is claimed by two plugins: {existing.AssemblyPath} and {dll}; remove one of them");
-            into[name] = new PluginEntry<T>(plugin, dll);
+            Assembly assembly;
+            lock (_assemblies)
+            {
+                if (!_assemblies.TryGetValue(d.AssemblyPath, out assembly!))
+                {
+                    var loader = PluginLoader.CreateFromAssemblyFile(d.AssemblyPath, SharedTypes, c => c.PreferSharedTypes = true);
+                    _assemblies[d.AssemblyPath] = assembly = loader.LoadDefaultAssembly();
+                }
+            }
+            var type = assembly.GetType(d.TypeName, throwOnError: true)!;
+            return Activator.CreateInstance(type) as IPlugin
+                ?? throw new OccystrapException($"plugin '{d.Name}' in {d.AssemblyPath}: {d.TypeName} does not implement IPlugin");
+        }
+        catch (OccystrapException)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            throw new OccystrapException($"plugin '{d.Name}' from {d.AssemblyPath} could not be loaded: {Unwrap(e).Message}", e);
         }
     }
 
@@ -111,7 +151,7 @@ internal sealed class PluginCatalog
         }
     }
 
-    private static Exception Unwrap(Exception e) => e is System.Reflection.TargetInvocationException { InnerException: { } inner } ? inner : e;
+    private static Exception Unwrap(Exception e) => e is TargetInvocationException { InnerException: { } inner } ? inner : e;
 }
 
 internal sealed class PluginConflictException(string message) : OccystrapException(message);

@@ -7,16 +7,22 @@ public enum LayerCompression
     Zstd,
 }
 
-/// <summary>An image as a source offers it: config bytes and layers that open on demand.</summary>
+/// <summary>An image as a source offers it: config bytes, the documents it came from, and layers that open on demand.</summary>
 public interface IImageSource : IAsyncDisposable
 {
     ImageName Name { get; }
 
-    /// <summary>The config blob exactly as stored (its sha256 is the image id).</summary>
+    /// <summary>The config blob exactly as stored (its digest is the image id).</summary>
     ReadOnlyMemory<byte> Config { get; }
 
-    /// <summary>The media type of the source's manifest (Docker v2 or OCI), or null when it has none (docker save).</summary>
-    string? ManifestMediaType { get; }
+    /// <summary>The image manifest exactly as stored, or null when the source has none (a docker-save archive, a daemon).</summary>
+    ImageDocument? Manifest { get; }
+
+    /// <summary>The index or manifest list the manifest was chosen from, or null when the reference named a manifest.</summary>
+    ImageDocument? Index => null;
+
+    /// <summary>The entry of <see cref="Index"/> that was chosen (its platform says why).</summary>
+    Descriptor? IndexEntry => null;
 
     IReadOnlyList<ISourceLayer> Layers { get; }
 }
@@ -41,25 +47,9 @@ public interface ISourceLayer
     /// <summary>The media type the source gives the stored bytes, when it has one.</summary>
     string? MediaType { get; }
 
+    /// <summary>The registry repository the blob lives in, when it lives in one: a sink on the same registry can mount it from there.</summary>
+    BlobLocation? Location => null;
+
     /// <summary>Opens the stored bytes (compressed as <see cref="Compression"/> says).</summary>
     Task<Stream> OpenAsync(CancellationToken cancellationToken);
 }
-
-/// <summary>The digests of a layer as it was written.</summary>
-/// <param name="DiffId">sha256 of the uncompressed tar.</param>
-/// <param name="Size">Size of the uncompressed tar, when it was seen uncompressed.</param>
-/// <param name="BlobDigest">sha256 of the compressed bytes, when the layer went out compressed.</param>
-public sealed record LayerResult(
-    int Index,
-    Digest DiffId,
-    long? Size,
-    Digest? BlobDigest = null,
-    long? BlobSize = null,
-    string? BlobMediaType = null);
-
-/// <summary>The image as it leaves the pipeline (or as it stands at one filter's place in the chain).</summary>
-public sealed record ImageResult(
-    ImageName Name,
-    ReadOnlyMemory<byte> Config,
-    IReadOnlyList<LayerResult> Layers,
-    string? ManifestMediaType);

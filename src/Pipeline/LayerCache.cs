@@ -7,10 +7,10 @@ using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Images;
 
-namespace Occystrap.Host.Pipeline;
+namespace Occystrap.Pipeline;
 
 /// <summary>One cached layer: what an input layer became at a registry under one pipeline.</summary>
-internal sealed record LayerCacheEntry(Digest CompressedDigest, long CompressedSize, string MediaType, Digest DiffId, string FiltersHash, DateTimeOffset Timestamp, string? Location);
+public sealed record LayerCacheEntry(Digest CompressedDigest, long CompressedSize, string MediaType, Digest DiffId, string FiltersHash, DateTimeOffset Timestamp, string? Location);
 
 /// <summary>
 /// The <c>--layer-cache</c> file: for an input layer (diff_id) and a pipeline (filters and compression),
@@ -18,7 +18,7 @@ internal sealed record LayerCacheEntry(Digest CompressedDigest, long CompressedS
 /// registry confirms it still has the blob. Saved atomically (temp file and rename) under a lock file,
 /// merging with what other processes saved meanwhile, so processes sharing the file lose nothing.
 /// </summary>
-internal sealed class LayerCache
+public sealed class LayerCache
 {
     private const string LayerRewriteVersion = "occystrap-dotnet-1";
     private readonly string _path;
@@ -43,14 +43,14 @@ internal sealed class LayerCache
     }
 
     /// <summary>
-    /// The pipeline's identity: the filters in order (name, then options by name, as bound), the
-    /// compression of rewritten layers, <c>SOURCE_DATE_EPOCH</c> (a default filters may take), and a
-    /// version that changes whenever rewriting changes bytes.
+    /// The pipeline's identity: the filters in order (name, then options by name, as bound), the sink's
+    /// own part (<see cref="ILayerCacheTarget.CacheKey"/>: its compression), <c>SOURCE_DATE_EPOCH</c> (a
+    /// default filters may take), and a version that changes whenever rewriting changes bytes.
     /// </summary>
-    public static string PipelineHash(IEnumerable<(string Name, OptionValues Options)> filters, string compression)
+    public static string PipelineHash(IEnumerable<(string Name, OptionValues Options)> filters, string sinkKey)
     {
         var text = new StringBuilder(LayerRewriteVersion)
-            .Append("\ncompression=").Append(compression.ToLowerInvariant())
+            .Append("\nsink=").Append(sinkKey)
             .Append("\nSOURCE_DATE_EPOCH=").Append(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH")?.Trim() ?? "");
         foreach (var (name, options) in filters)
         {
@@ -73,10 +73,10 @@ internal sealed class LayerCache
         lock (_gate) Hits++;
     }
 
-    public void Record(Digest inputDiffId, string filtersHash, LayerResult written, string? location)
+    public void Record(Digest inputDiffId, string filtersHash, LayerResult written, BlobLocation? location)
     {
-        if (written.BlobDigest is not { } blob || written.BlobMediaType is not { } mediaType) return;
-        var entry = new LayerCacheEntry(blob, written.BlobSize ?? 0, mediaType, written.DiffId, filtersHash, DateTimeOffset.UtcNow, location);
+        if (written.Blob is not { } blob) return;
+        var entry = new LayerCacheEntry(blob.Digest, blob.Size, blob.MediaType, written.DiffId, filtersHash, DateTimeOffset.UtcNow, location?.ToString());
         lock (_gate)
         {
             _entries[Key(inputDiffId, filtersHash)] = entry;
@@ -109,7 +109,7 @@ internal sealed class LayerCache
                 };
             var root = new JsonObject { ["version"] = 1, ["layers"] = layers };
             string temp = $"{_path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-            File.WriteAllBytes(temp, ImageConfig.Serialize(root));
+            File.WriteAllBytes(temp, JsonText.Serialize(root));
             File.Move(temp, _path, overwrite: true);
             _added.Clear();
         }

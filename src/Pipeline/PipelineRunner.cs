@@ -6,25 +6,31 @@ using Occystrap.Formats.Images;
 using Occystrap.Formats.IO;
 using Occystrap.Formats.Tar;
 
-namespace Occystrap.Host.Pipeline;
-
-/// <summary>What a run did, for the summary line.</summary>
-internal sealed record PipelineSummary(int Layers, long Bytes, TimeSpan Elapsed, int Rewritten, int Copied);
+namespace Occystrap.Pipeline;
 
 /// <summary>
 /// Streams one image from a source through the filters into a sink. A layer that no filter wants to
-/// see is copied as stored (compressed, if the sink takes that) or decompressed once; a layer some
+/// see is copied as stored when the sink stores its compression, else decompressed once; a layer some
 /// filter wants is read in one tar pass shared by all filters, rewritten only if some filter changes
-/// entries. Every byte read is verified against the digest that names it.
+/// entries. Every byte read is verified against the digest that names it. Layers go to the sink as its
+/// <see cref="IImageSink.Delivery"/> asks: distinct ones in parallel, or every one in image order.
 /// </summary>
-internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
+public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 {
-    /// <param name="cache">The layer cache and this pipeline's hash, when <c>--layer-cache</c> is given.</param>
-    public async Task<PipelineSummary> RunAsync(IImageSource source, IReadOnlyList<IImageFilter> filters, IImageSink sink, CancellationToken ct,
-        (LayerCache Cache, string Hash)? cache = null)
+    public Task<PipelineSummary> RunAsync(IImageSource source, IReadOnlyList<IImageFilter> filters, IImageSink sink, CancellationToken ct) =>
+        RunAsync(source, filters.Select(PipelineFilter.Of).ToList(), sink, RunOptions.Default, ct);
+
+    public async Task<PipelineSummary> RunAsync(IImageSource source, IReadOnlyList<PipelineFilter> pipeline, IImageSink sink, RunOptions options, CancellationToken ct)
     {
+        var filters = pipeline.Select(p => p.Filter).ToList();
         // A cached layer is skipped unread, so the cache is only consulted when no filter must see every layer.
-        bool useCache = cache is not null && sink.StoresBlobs && !filters.Any(f => f.ObservesLayers);
+        var cacheTarget = sink as ILayerCacheTarget;
+        var cache = options.Cache is { } c && cacheTarget is not null ? c : null;
+        string? cacheHash = cache is null ? null : LayerCache.PipelineHash(pipeline.Select(p => (p.Name, p.Options)), cacheTarget!.CacheKey);
+        bool useCache = cache is not null && !filters.Any(f => f.ObservesLayers);
+        bool inOrder = sink.Delivery == LayerDelivery.EveryLayerInOrder;
+        var stored = sink.StoredCompressions;
+
         var clock = Stopwatch.StartNew();
         foreach (var f in filters) await f.BeginAsync(source.Name, source.Config, ct).ConfigureAwait(false);
 
@@ -34,7 +40,7 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         var stageResults = filters.Select(f => f.ObservesLayers ? new LayerResult[layers.Count] : null).ToArray();
         var passthrough = new Dictionary<(Digest, LayerCompression), Task<(LayerResult, LayerResult)>>();
         long bytes = 0;
-        int rewritten = 0, copied = 0;
+        int rewritten = 0, copied = 0, fromCache = 0;
 
         async Task Layer(int i)
         {
@@ -43,14 +49,14 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             var info = new LayerInfo(source.Name, i, layers.Count, layer.DiffId);
             var (stages, taps) = BuildStages(filters, info);
             bool looked = stages.Count > taps.Count;
-            bool compressed = !looked && sink.AcceptsCompressedLayers && layer.Compression != LayerCompression.None;
+            bool compressed = !looked && layer.Compression != LayerCompression.None && stored.Contains(layer.Compression);
             var form = compressed ? layer.Compression : LayerCompression.None;
 
-            if (useCache && cache!.Value.Cache.Find(layer.DiffId, cache.Value.Hash) is { } hit
-                && await sink.HasBlobAsync(hit.CompressedDigest, hit.Location, ct).ConfigureAwait(false))
+            if (useCache && cache!.Find(layer.DiffId, cacheHash!) is { } hit && await ConfirmAsync(sink, hit, ct).ConfigureAwait(false))
             {
-                cache.Value.Cache.CountHit();
-                results[i] = new LayerResult(i, hit.DiffId, null, hit.CompressedDigest, hit.CompressedSize, hit.MediaType);
+                cache.CountHit();
+                Interlocked.Increment(ref fromCache);
+                results[i] = new LayerResult(i, hit.DiffId, null, new Descriptor(hit.MediaType, hit.CompressedDigest, hit.CompressedSize));
                 if (hit.DiffId != layer.DiffId) Interlocked.Increment(ref rewritten);
                 else Interlocked.Increment(ref copied);
                 log.LogDebug("layer {Index}/{Count} {DiffId}: in the layer cache and at the destination; skipped", i + 1, layers.Count, layer.DiffId.Short);
@@ -59,19 +65,19 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 
             Task<(LayerResult, LayerResult)> work;
             bool first = true;
-            if (looked) work = WriteLayerAsync(source, layer, stages, compressed, sink, ct);
+            if (looked || inOrder) work = WriteLayerAsync(source, layer, i, stages, compressed, sink, ct);
             else
             {
                 lock (passthrough)
                 {
                     first = !passthrough.TryGetValue((layer.DiffId, form), out work!);
-                    if (first) passthrough[(layer.DiffId, form)] = work = CopyOrReuseAsync(source, layer, compressed, sink, ct);
+                    if (first) passthrough[(layer.DiffId, form)] = work = CopyOrReuseAsync(source, layer, i, compressed, sink, ct);
                 }
             }
             var (written, original) = await work.ConfigureAwait(false);
             results[i] = written with { Index = i };
-            if (cache is not null && sink.StoresBlobs) cache.Value.Cache.Record(layer.DiffId, cache.Value.Hash, written, sink.BlobLocation);
-            if (first) Interlocked.Add(ref bytes, written.BlobSize ?? written.Size ?? 0);
+            if (cache is not null) cache.Record(layer.DiffId, cacheHash!, written, cacheTarget!.Location);
+            if (first) Interlocked.Add(ref bytes, written.Blob?.Size ?? written.Size ?? 0);
             if (written.DiffId != layer.DiffId) Interlocked.Increment(ref rewritten);
             else Interlocked.Increment(ref copied);
             for (int p = 0; p < filters.Count; p++)
@@ -79,7 +85,7 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
                     stage[i] = taps.TryGetValue(p, out var tap) ? new LayerResult(i, tap.Digest, tap.Size) : original with { Index = i };
         }
 
-        int parallel = Math.Max(1, sink.MaxParallelLayers);
+        int parallel = inOrder ? 1 : Math.Max(1, sink.ParallelLayers ?? options.Parallel);
         if (parallel == 1)
         {
             for (int i = 0; i < layers.Count; i++) await Layer(i).ConfigureAwait(false);
@@ -98,14 +104,22 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         {
             var at = stageResults[p] ?? results;
             var view = ImageConfig.WithDiffIds(config, at.Select(r => r.DiffId).ToList());
-            config = await filters[p].EndAsync(new ImageResult(source.Name, view, at, source.ManifestMediaType), ct).ConfigureAwait(false);
+            config = await filters[p].EndAsync(new ImageResult(source.Name, view, at, source.Manifest), ct).ConfigureAwait(false);
         }
         var finalConfig = ImageConfig.WithDiffIds(config, results.Select(r => r.DiffId).ToList());
         if (rewritten > 0)
             log.LogInformation("updated the config's diff_ids ({Changed} of {Count} layers changed)", rewritten, layers.Count);
 
-        await sink.CommitAsync(new ImageResult(source.Name, finalConfig, results, source.ManifestMediaType), ct).ConfigureAwait(false);
-        return new PipelineSummary(layers.Count, bytes, clock.Elapsed, rewritten, copied);
+        var commit = await sink.CommitAsync(new ImageResult(source.Name, finalConfig, results, source.Manifest), ct).ConfigureAwait(false);
+        return new PipelineSummary(layers.Count, bytes, clock.Elapsed, rewritten, copied, fromCache, commit);
+    }
+
+    /// <summary>A cache entry is trusted only when the sink has its blob, or could mount it from where it was stored last.</summary>
+    private static async Task<bool> ConfirmAsync(IImageSink sink, LayerCacheEntry hit, CancellationToken ct)
+    {
+        if (sink is IBlobPresence presence && await presence.HasBlobAsync(hit.CompressedDigest, ct).ConfigureAwait(false)) return true;
+        return sink is IBlobMounting mounting && BlobLocation.TryParse(hit.Location) is { } from
+            && await mounting.MountBlobAsync(hit.CompressedDigest, from, ct).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -139,23 +153,30 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         return (stages, taps);
     }
 
-    /// <summary>A layer no filter looks at: reused by the sink if it has it already, else copied.</summary>
+    /// <summary>A layer no filter looks at: not read at all when the sink has its blob already or can mount it, else copied.</summary>
     private async Task<(LayerResult Written, LayerResult Original)> CopyOrReuseAsync(
-        IImageSource source, ISourceLayer layer, bool compressed, IImageSink sink, CancellationToken ct)
+        IImageSource source, ISourceLayer layer, int i, bool compressed, IImageSink sink, CancellationToken ct)
     {
-        if (compressed && await sink.TryReuseLayerAsync(layer, ct).ConfigureAwait(false) is { } reused)
+        if (compressed && layer.BlobDigest is { } blob && layer.StoredSize is { } size)
         {
-            log.LogDebug("layer {Index}/{Count} {DiffId}: already at the destination", layer.Index + 1, source.Layers.Count, layer.DiffId.Short);
-            return (reused, reused);
+            bool present = sink is IBlobPresence presence && await presence.HasBlobAsync(blob, ct).ConfigureAwait(false);
+            if (!present && layer.Location is { } from && sink is IBlobMounting mounting)
+                present = await mounting.MountBlobAsync(blob, from, ct).ConfigureAwait(false);
+            if (present)
+            {
+                log.LogDebug("layer {Index}/{Count} {DiffId}: already at the destination", i + 1, source.Layers.Count, layer.DiffId.Short);
+                var reused = new LayerResult(i, layer.DiffId, null,
+                    new Descriptor(layer.MediaType ?? MediaTypeTable.LayerType(layer.Compression, ManifestFormat.Oci), blob, size));
+                return (reused, reused);
+            }
         }
-        return await WriteLayerAsync(source, layer, [], compressed, sink, ct).ConfigureAwait(false);
+        return await WriteLayerAsync(source, layer, i, [], compressed, sink, ct).ConfigureAwait(false);
     }
 
     /// <returns>The layer as written, and the layer as it was read (its original digest and size).</returns>
     private async Task<(LayerResult Written, LayerResult Original)> WriteLayerAsync(
-        IImageSource source, ISourceLayer layer, List<LayerStage> stages, bool compressed, IImageSink sink, CancellationToken ct)
+        IImageSource source, ISourceLayer layer, int i, List<LayerStage> stages, bool compressed, IImageSink sink, CancellationToken ct)
     {
-        int i = layer.Index;
         string label = $"layer {i + 1}/{source.Layers.Count} {layer.DiffId.Short}";
         string what = $"{label} of {source.Name}";
         using var task = progress.Start(label, layer.StoredSize);
@@ -169,33 +190,35 @@ internal sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         if (compressed)
         {
             await using var blob = storedHash!;
-            var content = new LayerContent(i, blob, layer.Compression, layer.MediaType, layer.DiffId, layer.StoredSize,
-                () => new LayerResult(i, layer.DiffId, null, blob.Digest, blob.BytesRead, layer.MediaType), layer.BlobDigest);
-            await sink.WriteLayerAsync(content, ct).ConfigureAwait(false);
+            var content = new LayerContent(i, blob, layer.Compression, () => (layer.DiffId, null))
+            {
+                MediaType = layer.MediaType,
+                KnownDiffId = layer.DiffId,
+                KnownBlobDigest = layer.BlobDigest,
+                KnownLength = layer.StoredSize,
+            };
+            var kept = await sink.WriteLayerAsync(content, ct).ConfigureAwait(false);
             blob.Drain();
-            var r = content.GetResult();
+            var r = new LayerResult(i, layer.DiffId, null, kept.Blob);
             return (r, r);
         }
 
-        var tar = new HashingReadStream(LayerCompressionCodec.OpenDecompressed(stored, layer.Compression), layer.DiffId, what);
+        var tar = new HashingReadStream(LayerCompressionCodec.OpenDecompressed(stored, layer.Compression, what), layer.DiffId, what);
         var pass = stages.Count > 0 ? new TarRewriteStream(tar, stages, what) : null;
         bool same = pass is null || pass.PreservesBytes;
         // Unchanged, the verified input hash is the diff_id; rewritten, the output is hashed as it streams.
-        await using var output = same ? (Stream)(pass ?? (Stream)tar) : new HashingReadStream(pass!);
-        var content2 = new LayerContent(i, output, LayerCompression.None, null, same ? layer.DiffId : null,
-            same && layer.Compression == LayerCompression.None ? layer.StoredSize : null,
-            () => same ? new LayerResult(i, tar.Digest, tar.BytesRead) : new LayerResult(i, ((HashingReadStream)output).Digest, ((HashingReadStream)output).BytesRead));
-        try
+        var rewrittenHash = same ? null : new HashingReadStream(pass!);
+        await using var output = rewrittenHash ?? (Stream)(pass ?? (Stream)tar);
+        var plain = new LayerContent(i, output, LayerCompression.None,
+            () => rewrittenHash is null ? (tar.Digest, tar.BytesRead) : (rewrittenHash.Digest, rewrittenHash.BytesRead))
         {
-            await sink.WriteLayerAsync(content2, ct).ConfigureAwait(false);
-            output.CopyTo(Stream.Null);
-            storedHash?.Drain();
-        }
-        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException)
-        {
-            throw new OccystrapException($"{what}: corrupt {layer.Compression.ToString().ToLowerInvariant()} data: {e.Message}", e);
-        }
-        log.LogDebug("{Layer}: written as {DiffId}", label, content2.GetResult().DiffId);
-        return (content2.GetResult(), new LayerResult(i, tar.Digest, tar.BytesRead));
+            KnownDiffId = same ? layer.DiffId : null,
+            KnownLength = same && layer.Compression == LayerCompression.None ? layer.StoredSize : null,
+        };
+        var keptPlain = await sink.WriteLayerAsync(plain, ct).ConfigureAwait(false);
+        output.CopyTo(Stream.Null);
+        storedHash?.Drain();
+        log.LogDebug("{Layer}: written as {DiffId}", label, plain.DiffId);
+        return (new LayerResult(i, plain.DiffId, plain.Size, keptPlain.Blob), new LayerResult(i, tar.Digest, tar.BytesRead));
     }
 }

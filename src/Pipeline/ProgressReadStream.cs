@@ -1,7 +1,7 @@
 using Occystrap.Abstractions;
 using Occystrap.Formats.IO;
 
-namespace Occystrap.Host.Pipeline;
+namespace Occystrap.Pipeline;
 
 /// <summary>Reports the bytes read through it to a progress task.</summary>
 internal sealed class ProgressReadStream(Stream inner, IProgressTask task) : ReadOnlyStream

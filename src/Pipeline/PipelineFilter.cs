@@ -1,0 +1,25 @@
+using Occystrap.Abstractions;
+
+namespace Occystrap.Pipeline;
+
+/// <summary>One filter of a run: its plugin name and bound options (the pipeline's identity for the layer cache) and the instance.</summary>
+public sealed record PipelineFilter(string Name, OptionValues Options, IImageFilter Filter)
+{
+    /// <summary>A filter with no name or options, for callers that do not use the layer cache.</summary>
+    public static PipelineFilter Of(IImageFilter filter) => new(filter.GetType().FullName ?? "filter", OptionValues.Empty, filter);
+}
+
+/// <summary>How a run goes.</summary>
+public sealed record RunOptions
+{
+    public static RunOptions Default { get; } = new();
+
+    /// <summary>Layers handled at once for a sink that takes them in parallel (the sink may say otherwise).</summary>
+    public int Parallel { get; init; } = 4;
+
+    /// <summary>The layer cache, or null to use none.</summary>
+    public LayerCache? Cache { get; init; }
+}
+
+/// <summary>What a run did.</summary>
+public sealed record PipelineSummary(int Layers, long Bytes, TimeSpan Elapsed, int Rewritten, int Copied, int FromCache, CommitResult Commit);

@@ -1,0 +1,183 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Occystrap.Abstractions;
+using Occystrap.Formats.Compression;
+using Occystrap.Formats.Images;
+using Occystrap.Pipeline;
+using Occystrap.TestKit;
+
+namespace Occystrap.UnitTests;
+
+/// <summary>The runner against the sink contract, with the test kit's in-memory source and sinks.</summary>
+public sealed class RunnerContractTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static PipelineRunner Runner => new(NullLogger.Instance, NullProgressReporter.Instance);
+
+    private static Task<PipelineSummary> Run(IImageSource source, IImageSink sink, int parallel = 4, LayerCache? cache = null, params PipelineFilter[] filters) =>
+        Runner.RunAsync(source, filters, sink, new RunOptions { Parallel = parallel, Cache = cache }, default);
+
+    private static PipelineFilter Rewriting() => new("drop-file0", OptionValues.Empty, new DropFirstFiles());
+
+    private static PipelineFilter Looking() => new("look", OptionValues.Empty, new LookOnly());
+
+    [Theory]
+    [InlineData(ManifestFormat.Oci)]
+    [InlineData(ManifestFormat.Docker)]
+    public async Task A_plain_copy_passes_compressed_blobs_and_the_manifest_on_byte_for_byte(ManifestFormat format)
+    {
+        var source = RandomImage.Create([4000, 9000, 2000], format: format);
+        var sink = new InMemoryImageSink();
+        var summary = await Run(source, sink);
+        sink.Manifest!.Bytes.ToArray().Should().Equal(source.Manifest!.Bytes.ToArray());
+        summary.Commit.Manifest!.Digest.Should().Be(source.Manifest.Descriptor.Digest);
+        summary.Commit.ConfigDigest.Should().Be(Digest.Compute(source.Config.Span));
+        sink.Writes.Should().AllSatisfy(w => w.Compression.Should().Be(LayerCompression.Gzip));
+        foreach (var layer in source.StoredLayers) sink.Blobs[layer.BlobDigest!.Value].Should().Equal(layer.Stored);
+    }
+
+    [Fact]
+    public async Task A_look_only_filter_keeps_the_manifest_digest()
+    {
+        var source = RandomImage.Create([4000, 9000]);
+        var sink = new InMemoryImageSink();
+        await Run(source, sink, filters: Looking());
+        sink.Manifest!.Descriptor.Digest.Should().Be(source.Manifest!.Descriptor.Digest);
+    }
+
+    [Fact]
+    public async Task A_sink_that_stores_only_zstd_gets_every_gzip_layer_plain_and_an_oci_manifest_of_zstd_layers()
+    {
+        var source = RandomImage.Create([4000, 9000], format: ManifestFormat.Docker);
+        var sink = new InMemoryImageSink(stored: [LayerCompression.Zstd], compressWith: LayerCompression.Zstd);
+        await Run(source, sink);
+        sink.Writes.Should().HaveCount(2).And.AllSatisfy(w => w.Compression.Should().Be(LayerCompression.None));
+        var manifest = ImageManifest.Parse(sink.Manifest!.Bytes.Span, "written manifest");
+        manifest.MediaType.Should().Be(MediaTypes.OciManifest);
+        manifest.Config.MediaType.Should().Be(MediaTypes.OciConfig);
+        manifest.Layers.Should().AllSatisfy(l => l.MediaType.Should().Be(MediaTypes.OciLayerZstd));
+        foreach (var (layer, written) in source.StoredLayers.Zip(manifest.Layers))
+        {
+            byte[] blob = sink.Blobs[written.Digest];
+            LayerCompressionCodec.Detect(blob).Should().Be(LayerCompression.Zstd);
+            using var tar = new MemoryStream();
+            LayerCompressionCodec.OpenDecompressed(new MemoryStream(blob), LayerCompression.Zstd).CopyTo(tar);
+            tar.ToArray().Should().Equal(layer.Tar, "recompression keeps the tar, so the diff_ids stay");
+        }
+        ImageConfig.DiffIdsOf(sink.Committed!.Config).Should().Equal(source.StoredLayers.Select(l => l.DiffId));
+    }
+
+    [Fact]
+    public async Task A_sink_of_plain_tars_gets_every_layer_in_image_order_one_at_a_time_repeats_included()
+    {
+        var random = RandomImage.Create([3000, 5000], storedAs: LayerCompression.Zstd);
+        var layers = random.StoredLayers;
+        var source = RandomImage.Build(random.Name, [layers[0], layers[1], layers[0]], null);
+        var sink = new InMemoryImageSink(LayerDelivery.EveryLayerInOrder, stored: [], compressWith: LayerCompression.None);
+        await Run(source, sink, parallel: 8);
+        sink.Writes.Select(w => w.Index).Should().Equal(0, 1, 2);
+        sink.Writes.Select(w => Digest.Compute(w.Bytes)).Should().Equal(layers[0].DiffId, layers[1].DiffId, layers[0].DiffId);
+        sink.MaxConcurrentWrites.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_parallel_sink_gets_each_distinct_layer_once_and_no_more_at_a_time_than_asked()
+    {
+        var random = RandomImage.Create([3000, 5000, 7000, 9000]);
+        var layers = random.StoredLayers;
+        var source = RandomImage.Build(random.Name, [layers[0], layers[1], layers[2], layers[3], layers[1]], ManifestFormat.Oci);
+        var sink = new InMemoryImageSink();
+        await Run(source, sink, parallel: 2);
+        sink.Writes.Should().HaveCount(4);
+        sink.MaxConcurrentWrites.Should().BeInRange(1, 2);
+        sink.Manifest!.Descriptor.Digest.Should().Be(source.Manifest!.Descriptor.Digest);
+    }
+
+    [Fact]
+    public async Task A_blob_the_destination_has_or_can_mount_is_not_read_at_all()
+    {
+        var here = new BlobLocation("registry.test", "team/app");
+        var source = RandomImage.Create([3000, 5000], location: new BlobLocation("registry.test", "team/base"));
+        var store = new InMemoryBlobStore(here);
+        store.Seed(source.StoredLayers[0].Stored);
+        store.AllowMount(source.StoredLayers[1].Stored, new BlobLocation("registry.test", "team/base"));
+        var summary = await Run(source, store);
+        source.Opens.Should().Be(0);
+        store.Writes.Should().BeEmpty();
+        store.Mounts.Should().Be(1);
+        summary.Commit.Manifest!.Digest.Should().Be(source.Manifest!.Descriptor.Digest);
+    }
+
+    [Fact]
+    public async Task The_layer_cache_skips_rewritten_layers_the_sink_still_has_and_gives_the_same_manifest()
+    {
+        var source = RandomImage.Create([3000, 5000]);
+        var store = new InMemoryBlobStore(new BlobLocation("registry.test", "team/app"));
+        var cache = LayerCache.Open(_dir["cache.json"], NullLogger.Instance);
+        var first = await Run(source, store, cache: cache, filters: Rewriting());
+        source.Opens.Should().Be(2);
+        first.Rewritten.Should().Be(2);
+
+        var again = await Run(source, store, cache: cache, filters: Rewriting());
+        source.Opens.Should().Be(2, "both layers came from the cache");
+        again.FromCache.Should().Be(2);
+        again.Commit.Manifest!.Digest.Should().Be(first.Commit.Manifest!.Digest);
+
+        // A blob the store lost is not trusted: that layer is read again.
+        store.Lose(ImageManifest.Parse(store.Manifest!.Bytes.Span, "m").Layers[1].Digest);
+        var third = await Run(source, store, cache: cache, filters: Rewriting());
+        source.Opens.Should().Be(3);
+        third.FromCache.Should().Be(1);
+        third.Commit.Manifest!.Digest.Should().Be(first.Commit.Manifest.Digest);
+    }
+
+    [Fact]
+    public async Task The_layer_cache_is_keyed_by_the_sinks_own_part()
+    {
+        var source = RandomImage.Create([3000]);
+        var cache = LayerCache.Open(_dir["cache.json"], NullLogger.Instance);
+        var gzipStore = new InMemoryBlobStore(new BlobLocation("registry.test", "a"));
+        await Run(source, gzipStore, cache: cache, filters: Rewriting());
+        var zstdStore = new InMemoryBlobStore(new BlobLocation("registry.test", "a"), [LayerCompression.Zstd], LayerCompression.Zstd);
+        foreach (var blob in gzipStore.Blobs.Values) zstdStore.Seed(blob);
+        var summary = await Run(source, zstdStore, cache: cache, filters: Rewriting());
+        summary.FromCache.Should().Be(0, "a gzip blob cached for one sink is no answer for a sink that stores zstd");
+        ImageManifest.Parse(zstdStore.Manifest!.Bytes.Span, "m").Layers.Should().AllSatisfy(l => l.MediaType.Should().Be(MediaTypes.OciLayerZstd));
+    }
+
+    [Fact]
+    public async Task A_rewritten_layer_changes_the_config_and_the_manifest_but_keeps_unknown_manifest_members()
+    {
+        var random = RandomImage.Create([3000, 5000]);
+        var json = JsonText.ParseObject(random.Manifest!.Bytes.Span, "m");
+        json["annotations"] = new System.Text.Json.Nodes.JsonObject { ["org.example.kept"] = "yes" };
+        byte[] bytes = JsonText.Serialize(json);
+        var source = new InMemoryImageSource(random.Name, random.Config, new ImageDocument(random.Manifest.Descriptor with { Digest = Digest.Compute(bytes), Size = bytes.Length }, bytes), random.StoredLayers);
+        var sink = new InMemoryImageSink();
+        await Run(source, sink, filters: Rewriting());
+        var written = ImageManifest.Parse(sink.Manifest!.Bytes.Span, "m");
+        written.Annotations.Should().ContainKey("org.example.kept");
+        written.Config.Digest.Should().NotBe(ImageManifest.Parse(bytes, "m").Config.Digest);
+        ImageConfig.DiffIdsOf(sink.Committed!.Config).Should().NotIntersectWith(source.StoredLayers.Select(l => l.DiffId));
+    }
+
+    private sealed class DropFirstFiles : IImageFilter, ILayerEntryFilter
+    {
+        public ILayerEntryFilter? ForLayer(LayerInfo layer) => this;
+
+        public EntryAction Process(LayerEntry entry) => entry.FileName == "file0" ? EntryAction.Drop : EntryAction.Keep;
+    }
+
+    private sealed class LookOnly : IImageFilter, ILayerEntryFilter
+    {
+        public bool ObservesLayers => true;
+
+        public ILayerEntryFilter? ForLayer(LayerInfo layer) => this;
+
+        public EntryAction Process(LayerEntry entry) => EntryAction.Keep;
+
+        public bool ChangesEntries => false;
+    }
+}
