@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Compression;
@@ -37,13 +38,14 @@ public sealed class DockerArchiveImage : IImageSource
     /// <param name="select">Which image of a multi-image archive (<c>repo:tag</c>); null takes the first.</param>
     /// <param name="platform">Chooses from an OCI index.</param>
     /// <param name="tempDir">Holds the plain copy of a compressed archive.</param>
-    public static DockerArchiveImage Open(string path, string? select, PlatformChoice? platform = null, string? tempDir = null, CancellationToken cancellationToken = default)
+    /// <param name="log">Where the notice goes that a multi-platform index was reduced to one platform.</param>
+    public static DockerArchiveImage Open(string path, string? select, PlatformChoice? platform = null, string? tempDir = null, CancellationToken cancellationToken = default, ILogger? log = null)
     {
         if (!File.Exists(path))
             throw new OccystrapException(Directory.Exists(path) ? $"{path} is a directory, not a docker-save archive" : $"{path}: no such file");
         LayerCompression compression;
         using (var probe = File.OpenRead(path)) compression = LayerCompressionCodec.Detect(probe);
-        if (compression == LayerCompression.None) return Open(ArchiveIndex.Build(path), select, platform);
+        if (compression == LayerCompression.None) return Open(ArchiveIndex.Build(path), select, platform, log);
 
         // A compressed archive (docker save | gzip) cannot be read in place: it is unpacked once to a temp file.
         string copy = Path.Combine(tempDir ?? Path.GetTempPath(), $"occystrap-{Guid.NewGuid():N}.tar");
@@ -52,7 +54,7 @@ public sealed class DockerArchiveImage : IImageSource
             using (var input = LayerCompressionCodec.OpenDecompressed(File.OpenRead(path), compression))
             using (var output = new FileStream(copy, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1024 * 1024))
                 input.CopyToAsync(output, 1024 * 1024, cancellationToken).GetAwaiter().GetResult();
-            var image = Open(ArchiveIndex.Build(copy, displayName: path), select, platform);
+            var image = Open(ArchiveIndex.Build(copy, displayName: path), select, platform, log);
             image._temporaryCopy = copy;
             return image;
         }
@@ -68,10 +70,10 @@ public sealed class DockerArchiveImage : IImageSource
         }
     }
 
-    private static DockerArchiveImage Open(ArchiveIndex index, string? select, PlatformChoice? platform)
+    private static DockerArchiveImage Open(ArchiveIndex index, string? select, PlatformChoice? platform, ILogger? log)
     {
         if (index.Contains("manifest.json")) return FromDockerManifest(index, select);
-        if (index.Contains("index.json")) return FromOciIndex(index, select, platform);
+        if (index.Contains("index.json")) return FromOciIndex(index, select, platform, log);
         if (index.Contains("repositories"))
             throw new OccystrapException($"{index.DisplayName} is a pre-1.10 docker-save archive (no manifest.json); load it with an old Docker and save it again");
         throw new OccystrapException($"{index.DisplayName} is a tar archive but not a docker-save archive: it has no manifest.json or index.json");
@@ -130,7 +132,7 @@ public sealed class DockerArchiveImage : IImageSource
         return new DockerArchiveImage(name, config, null, layers);
     }
 
-    private static DockerArchiveImage FromOciIndex(ArchiveIndex index, string? select, PlatformChoice? platform)
+    private static DockerArchiveImage FromOciIndex(ArchiveIndex index, string? select, PlatformChoice? platform, ILogger? log)
     {
         string where = $"index.json in {index.DisplayName}";
         var top = ImageIndex.Parse(index.ReadAll("index.json"), where);
@@ -162,6 +164,9 @@ public sealed class DockerArchiveImage : IImageSource
                 var nested = ImageIndex.FromJson(node, what, chosen.MediaType);
                 through = new ImageDocument(chosen with { MediaType = nested.MediaType }, blob);
                 chosen = entry = PlatformRule.Choose(nested.Manifests, platform ?? PlatformChoice.Default, index.DisplayName);
+                var offered = PlatformRule.Offered(nested.Manifests);
+                if (offered.Count > 1)
+                    log?.LogInformation("{Archive} holds a multi-platform index ({Count} platforms); using {Platform}", index.DisplayName, offered.Count, entry.Platform?.ToString() ?? "its first entry");
                 continue;
             }
             var manifest = ImageManifest.FromJson(node, what, string.IsNullOrEmpty(chosen.MediaType) ? null : chosen.MediaType);
