@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Compression;
 using Occystrap.Formats.Images;
+using Occystrap.Formats.Layouts;
 
 namespace Occystrap.Formats.Archives;
 
@@ -134,57 +135,17 @@ public sealed class DockerArchiveImage : IImageSource
 
     private static DockerArchiveImage FromOciIndex(ArchiveIndex index, string? select, PlatformChoice? platform, ILogger? log)
     {
-        string where = $"index.json in {index.DisplayName}";
-        var top = ImageIndex.Parse(index.ReadAll("index.json"), where);
-        Descriptor? chosen = null;
-        ImageName name = ImageName.Unnamed;
-        foreach (var d in top.Manifests)
+        var top = ImageIndex.Parse(index.ReadAll("index.json"), $"index.json in {index.DisplayName}");
+        // docker save writes one index entry per tag; the first is the image unless one is asked for.
+        var choice = OciIndexSelection.Choose(top, select, platform ?? PlatformChoice.Default, d => ReadBlob(index, d), index.DisplayName, firstWhenSeveral: true, log);
+        var layers = new List<ISourceLayer>();
+        for (int i = 0; i < choice.Parsed.Layers.Count; i++)
         {
-            string? refName = d.Annotations is { } a && a.TryGetValue(AnnotationKeys.ContainerdImageName, out var n) ? n : d.RefName;
-            if (select is null || refName == select || (refName is not null && refName.EndsWith(":" + select, StringComparison.Ordinal)))
-            {
-                chosen = d;
-                // A ref that is only a tag (skopeo's oci-archive:FILE:TAG) names no repository: the image stays unnamed.
-                if (refName is not null && (refName.Contains('/') || refName.Contains(':'))) name = ImageName.Parse(refName);
-                break;
-            }
+            var digest = choice.Parsed.Layers[i].Digest;
+            var member = index.Resolve($"blobs/{digest.Algorithm}/{digest.Hex}") ?? throw new OccystrapException($"{index.DisplayName} has no blob {digest}");
+            layers.Add(new ArchiveLayer(index, member, i, choice.DiffIds[i], digest, choice.Parsed.Layers[i].MediaType));
         }
-        if (chosen is null) throw new OccystrapException(select is null ? $"{where} lists no image" : $"{index.DisplayName} has no image named '{select}'");
-
-        // Follow nested indexes to the manifest for the wanted platform.
-        ImageDocument? through = null;
-        Descriptor? entry = null;
-        for (int depth = 0; depth < 4; depth++)
-        {
-            var blob = ReadBlob(index, chosen);
-            string what = $"blob {chosen.Digest} in {index.DisplayName}";
-            var node = JsonText.ParseObject(blob, what);
-            if (ImageIndex.Is(node, chosen.MediaType))
-            {
-                var nested = ImageIndex.FromJson(node, what, chosen.MediaType);
-                through = new ImageDocument(chosen with { MediaType = nested.MediaType }, blob);
-                chosen = entry = PlatformRule.Choose(nested.Manifests, platform ?? PlatformChoice.Default, index.DisplayName);
-                var offered = PlatformRule.Offered(nested.Manifests);
-                if (offered.Count > 1)
-                    log?.LogInformation("{Archive} holds a multi-platform index ({Count} platforms); using {Platform}", index.DisplayName, offered.Count, entry.Platform?.ToString() ?? "its first entry");
-                continue;
-            }
-            var manifest = ImageManifest.FromJson(node, what, string.IsNullOrEmpty(chosen.MediaType) ? null : chosen.MediaType);
-            var config = ReadBlob(index, manifest.Config);
-            var diffIds = ImageConfig.DiffIdsOf(config, $"config in {index.DisplayName}");
-            if (manifest.Layers.Count != diffIds.Count)
-                throw new OccystrapException($"a manifest in {index.DisplayName} lists {manifest.Layers.Count} layers but the config has {diffIds.Count} diff_ids");
-            var layers = new List<ISourceLayer>();
-            for (int i = 0; i < manifest.Layers.Count; i++)
-            {
-                var digest = manifest.Layers[i].Digest;
-                var member = index.Resolve($"blobs/{digest.Algorithm}/{digest.Hex}") ?? throw new OccystrapException($"{index.DisplayName} has no blob {digest}");
-                layers.Add(new ArchiveLayer(index, member, i, diffIds[i], digest, manifest.Layers[i].MediaType));
-            }
-            var document = new ImageDocument(chosen with { MediaType = manifest.MediaType }, blob);
-            return new DockerArchiveImage(name, config, document, layers) { Index = through, IndexEntry = entry };
-        }
-        throw new OccystrapException($"indexes in {index.DisplayName} nest too deeply");
+        return new DockerArchiveImage(choice.Name, choice.Config, choice.Manifest, layers) { Index = choice.Index, IndexEntry = choice.IndexEntry };
     }
 
     /// <summary>A blob of the archive, checked against its digest (and size) before use.</summary>

@@ -3,18 +3,19 @@ using Occystrap.Abstractions;
 
 namespace Occystrap.Formats.IO;
 
-/// <summary>Hashes (SHA-256) and counts what is written, then forwards it, if there is an inner stream.</summary>
+/// <summary>Hashes (SHA-256 unless told another algorithm) and counts what is written, then forwards it, if there is an inner stream.</summary>
 public sealed class HashingWriteStream : Stream
 {
     private readonly Stream? _inner;
     private readonly bool _leaveOpen;
-    private readonly IncrementalHash _hash = Digest.CreateHash();
+    private readonly IncrementalHash _hash;
     private Digest? _digest;
 
-    public HashingWriteStream(Stream? inner, bool leaveOpen = true)
+    public HashingWriteStream(Stream? inner, bool leaveOpen = true, string algorithm = Digest.Sha256Algorithm)
     {
         _inner = inner;
         _leaveOpen = leaveOpen;
+        _hash = Digest.CreateHash(algorithm);
     }
 
     public long BytesWritten { get; private set; }

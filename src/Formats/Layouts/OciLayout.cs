@@ -1,0 +1,115 @@
+using System.Text.Json.Nodes;
+using Occystrap.Abstractions;
+using Occystrap.Formats.Blobs;
+using Occystrap.Formats.Images;
+
+namespace Occystrap.Formats.Layouts;
+
+/// <summary>
+/// The files of an OCI image layout folder: <c>oci-layout</c> (the version), <c>index.json</c> (the
+/// images, by ref name) and <c>blobs/ALG/HEX</c>. Reads check each; writes go through a temporary
+/// file and a rename, so a reader never sees half a file.
+/// </summary>
+public static class OciLayout
+{
+    public const string LayoutFile = "oci-layout";
+    public const string IndexFile = "index.json";
+    public const string Version = "1.0.0";
+
+    /// <summary>Where the index is locked while it is read, merged and replaced.</summary>
+    public const string LockFile = "index.json.lock";
+
+    public static bool IsLayout(string folder) => File.Exists(Path.Combine(folder, LayoutFile));
+
+    /// <summary>Checks the <c>oci-layout</c> file: JSON naming a layout version this tool reads.</summary>
+    public static void CheckVersion(string folder)
+    {
+        string path = Path.Combine(folder, LayoutFile);
+        if (!File.Exists(path)) throw new OccystrapException($"{folder} is not an OCI image layout: it has no {LayoutFile} file");
+        var json = JsonText.ParseObject(File.ReadAllBytes(path), $"{path}");
+        string? version = JsonText.String(json, "imageLayoutVersion", path);
+        if (version != Version)
+            throw new OccystrapException($"{path}: layout version '{version ?? "(none)"}' is not one this tool reads ({Version})");
+    }
+
+    public static ImageIndex ReadIndex(string folder)
+    {
+        string path = Path.Combine(folder, IndexFile);
+        if (!File.Exists(path)) throw new OccystrapException($"{folder} is not an OCI image layout: it has no {IndexFile}");
+        long length = new FileInfo(path).Length;
+        if (length > 16 * 1024 * 1024) throw new OccystrapException($"{path} is {length} bytes, more than the 16 MiB allowed for it");
+        return ImageIndex.Parse(File.ReadAllBytes(path), path, MediaTypes.OciIndex);
+    }
+
+    public static BlobStore Blobs(string folder) => BlobStore.OciLayout(folder);
+
+    /// <summary>Writes the <c>oci-layout</c> file when it is not there yet.</summary>
+    public static void EnsureLayoutFile(string folder)
+    {
+        string path = Path.Combine(folder, LayoutFile);
+        if (File.Exists(path)) return;
+        WriteAtomically(path, JsonText.Serialize(new JsonObject { ["imageLayoutVersion"] = Version }));
+    }
+
+    /// <summary>Replaces a file by writing a temporary file beside it and renaming it over.</summary>
+    public static void WriteAtomically(string path, byte[] content)
+    {
+        string temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.partial");
+        try
+        {
+            File.WriteAllBytes(temp, content);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Holds the layout's index lock (an exclusive lock on <see cref="LockFile"/>) for up to a minute of waiting.</summary>
+    public static FileStream Lock(string folder)
+    {
+        string path = Path.Combine(folder, LockFile);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(20);
+            }
+            catch (IOException e)
+            {
+                throw new OccystrapException($"{folder}: the layout's index stayed locked for a minute ({path}): {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>Every blob any image of the index refers to: manifests, nested indexes, configs and layers.</summary>
+    public static HashSet<Digest> Referenced(string folder, ImageIndex index)
+    {
+        var store = Blobs(folder);
+        var seen = new HashSet<Digest>();
+        var pending = new Stack<Descriptor>(index.Manifests);
+        while (pending.Count > 0)
+        {
+            var d = pending.Pop();
+            if (!seen.Add(d.Digest) || !store.Contains(d.Digest)) continue;
+            if (!MediaTypeTable.IsIndex(d.MediaType) && !MediaTypeTable.IsManifest(d.MediaType)) continue;
+            var json = JsonText.ParseObject(store.ReadVerified(d.Digest, d.Size, folder), $"blob {d.Digest} in {folder}");
+            if (ImageIndex.Is(json, d.MediaType))
+                foreach (var m in ImageIndex.FromJson(json, $"blob {d.Digest} in {folder}", d.MediaType).Manifests) pending.Push(m);
+            else
+            {
+                var manifest = ImageManifest.FromJson(json, $"blob {d.Digest} in {folder}", d.MediaType);
+                seen.Add(manifest.Config.Digest);
+                foreach (var l in manifest.Layers) seen.Add(l.Digest);
+            }
+        }
+        return seen;
+    }
+}
