@@ -2,6 +2,7 @@
 # Runs the same registry work through occystrap and through skopeo copy, in one run, on a generated
 # image of about 600 MB uncompressed in 6 layers, against the Debian docker-registry on loopback:
 #   1. registry -> docker-archive   2. docker-archive -> registry   3. registry -> another registry
+#   4. registry -> OCI image layout (occystrap's oci-layout://, skopeo's oci:), into a fresh folder
 # Each push goes to a freshly started, empty registry, and skopeo's blob-info cache is removed first,
 # so neither tool can skip or mount blobs it saw in an earlier run. Prints medians and occystrap/skopeo.
 # Usage: bench/registry.sh [RUNS]  (needs ./build.sh first; run as root)
@@ -48,6 +49,7 @@ measure() { # measure NAME SETUP COMMAND...: median seconds of $runs runs; SETUP
   printf '%-34s median %6.2f s  %7.1f MB/s\n' "$name" "${median[$name]}" "$(echo "$mb / ${median[$name]}" | bc -l)"
 }
 none() { :; }
+fresh_layout() { rm -rf "$work/layout"; rm -f "$skopeo_cache"; }
 ratio() { printf '%-34s occystrap/skopeo = %.2f\n' "$1" "$(echo "${median[occystrap-$1]} / ${median[skopeo-$1]}" | bc -l)"; }
 
 echo "image: $mb MB uncompressed (this machine's own files), 6 layers; $runs runs each; -j 4"
@@ -57,6 +59,9 @@ measure occystrap-archive-to-registry fresh_dst $occy --insecure process "tar://
 measure skopeo-archive-to-registry fresh_dst skopeo copy --quiet --dest-tls-verify=false "docker-archive:$work/big.tar" "docker://127.0.0.1:$dst/bench/big:1"
 measure occystrap-registry-to-registry fresh_dst $occy --insecure process "registry://127.0.0.1:$src/bench/big:1" "registry://127.0.0.1:$dst/bench/big:1"
 measure skopeo-registry-to-registry fresh_dst skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false "docker://127.0.0.1:$src/bench/big:1" "docker://127.0.0.1:$dst/bench/big:1"
+measure occystrap-registry-to-layout fresh_layout $occy --insecure process "registry://127.0.0.1:$src/bench/big:1" "oci-layout://$work/layout?ref=1"
+measure skopeo-registry-to-layout fresh_layout skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/bench/big:1" "oci:$work/layout:1"
 ratio registry-to-archive
 ratio archive-to-registry
 ratio registry-to-registry
+ratio registry-to-layout

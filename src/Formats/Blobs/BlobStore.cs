@@ -37,8 +37,11 @@ public sealed class BlobStore
     /// Stores the bytes <paramref name="write"/> writes. With <paramref name="expected"/> they are hashed
     /// with its algorithm and must match it; otherwise they are named by their sha256.
     /// </summary>
+    /// <param name="verifiedByWriter">The bytes come from a stream that checks them against <paramref name="expected"/>
+    /// itself and throws on a mismatch (a pipeline layer): they are not hashed a second time.</param>
     /// <returns>The digest, the size, and whether this call added the blob (false when it was there already).</returns>
-    public async Task<(Digest Digest, long Size, bool Added)> WriteAsync(Func<Stream, CancellationToken, Task> write, Digest? expected, CancellationToken ct)
+    public async Task<(Digest Digest, long Size, bool Added)> WriteAsync(Func<Stream, CancellationToken, Task> write, Digest? expected, CancellationToken ct,
+        bool verifiedByWriter = false)
     {
         Directory.CreateDirectory(Root);
         string temp = Path.Combine(Root, $".blob-{Guid.NewGuid():N}.partial");
@@ -47,11 +50,20 @@ public sealed class BlobStore
             Digest digest;
             long size;
             await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1024 * 1024))
-            await using (var hash = new HashingWriteStream(file, leaveOpen: true, expected?.Algorithm ?? Digest.Sha256Algorithm))
             {
-                await write(hash, ct).ConfigureAwait(false);
-                digest = hash.Complete();
-                size = hash.BytesWritten;
+                if (verifiedByWriter && expected is { } trusted)
+                {
+                    await write(file, ct).ConfigureAwait(false);
+                    digest = trusted;
+                    size = file.Length;
+                }
+                else
+                {
+                    await using var hash = new HashingWriteStream(file, leaveOpen: true, expected?.Algorithm ?? Digest.Sha256Algorithm);
+                    await write(hash, ct).ConfigureAwait(false);
+                    digest = hash.Complete();
+                    size = hash.BytesWritten;
+                }
             }
             if (expected is { } e && e != digest)
                 throw new DigestMismatchException($"blob written to {Root}", e.ToString(), digest.ToString());

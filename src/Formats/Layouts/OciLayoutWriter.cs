@@ -77,7 +77,10 @@ public sealed class OciLayoutWriter : IImageSink, IBlobPresence
     {
         if (layer.Compression != LayerCompression.None)
         {
-            var (digest, size, _) = await _store.WriteAsync((target, token) => layer.Stream.CopyToAsync(target, 1024 * 1024, token), layer.KnownBlobDigest, ct).ConfigureAwait(false);
+            // The pipeline's stream checks the blob against its digest as it is read, and throws at its end on a
+            // mismatch (before the rename): the store need not hash it again.
+            var (digest, size, _) = await _store.WriteAsync((target, token) => layer.Stream.CopyToAsync(target, 1024 * 1024, token),
+                layer.KnownBlobDigest, ct, verifiedByWriter: layer.KnownBlobDigest is not null).ConfigureAwait(false);
             return new StoredLayer(new Descriptor(layer.MediaType ?? MediaTypeTable.LayerType(layer.Compression, ManifestFormat.Oci), digest, size));
         }
         var compression = _compression;
