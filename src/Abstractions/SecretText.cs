@@ -8,5 +8,17 @@ public static partial class SecretText
     [GeneratedRegex(@"(?<=(^|//|\s))([^\s/@:]+):([^\s/@]+)@")]
     private static partial Regex UserInfo();
 
-    public static string Redact(string text) => UserInfo().Replace(text, m => $"{m.Groups[2].Value}:***@");
+    [GeneratedRegex(@"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+", RegexOptions.IgnoreCase)]
+    private static partial Regex AuthorizationValue();
+
+    // After "scheme://" a password may hold raw '/' and spaces (anything up to the '@' before the host):
+    // hiding too much there is better than printing a password.
+    [GeneratedRegex(@"(?<=//)([^\s/@:]+):((?:(?!://)[^@\n])*)@")]
+    private static partial Regex UriUserInfo();
+
+    public static string Redact(string text) =>
+        RedactAuthorization(UserInfo().Replace(UriUserInfo().Replace(text, m => $"{m.Groups[1].Value}:***@"), m => m.Groups[3].Value == "***" ? m.Value : $"{m.Groups[2].Value}:***@"));
+
+    /// <summary>Hides the value of an <c>Authorization</c> header that a server echoes back: <c>Basic dXNlcjpwYXNz</c> becomes <c>Basic ***</c>.</summary>
+    public static string RedactAuthorization(string text) => AuthorizationValue().Replace(text, m => $"{m.Groups[1].Value} ***");
 }

@@ -181,6 +181,11 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         string what = $"{label} of {source.Name}";
         using var task = progress.Start(label, layer.StoredSize);
         Stream stored = new ProgressReadStream(await layer.OpenAsync(ct).ConfigureAwait(false), task);
+        // A blob never grows past the size its descriptor declares: a source that keeps sending is stopped.
+        if (layer.StoredSize is { } declared) stored = new DeclaredSizeStream(stored, declared, what);
+        // A blob passed on compressed that no verified digest names (a docker-save layer) must still be
+        // proven to decompress to its diff_id: it is decompressed and hashed on the side as it goes by.
+        if (compressed && layer.BlobDigest is null) stored = new DiffIdCheckStream(stored, layer.Compression, layer.DiffId, what);
         // Compressed bytes are checked against the blob digest; plain tar bytes against the diff_id below.
         HashingReadStream? storedHash = compressed || (layer.Compression != LayerCompression.None && layer.BlobDigest is not null)
             ? new HashingReadStream(stored, layer.BlobDigest, what)

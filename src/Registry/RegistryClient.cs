@@ -47,6 +47,8 @@ public sealed class RegistryClient : IDisposable
         "application/vnd.docker.distribution.manifest.list.v2+json");
 
     private const int ManifestLimit = 4 * 1024 * 1024;
+    private const int TokenLimit = 1024 * 1024;
+    private const int ErrorBodyLimit = 64 * 1024;
     private readonly HttpClient _http;
     private readonly RegistryClientOptions _options;
     private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset Expires)> _tokens = new(StringComparer.Ordinal);
@@ -96,12 +98,15 @@ public sealed class RegistryClient : IDisposable
         if (response.Content.Headers.ContentLength > ManifestLimit)
             throw new RegistryException($"{Host}: manifest {reference} of {repository} is larger than {ManifestLimit} bytes");
         byte[] body = await ReadLimitedAsync(response, ManifestLimit, ct).ConfigureAwait(false);
-        var digest = Digest.Sha256(Convert.ToHexStringLower(SHA256.HashData(body)));
-        if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.First(), out var header)
-            && header.Algorithm == "sha256" && header != digest)
-            throw new DigestMismatchException($"{Host}: manifest {reference} of {repository}", header.ToString(), digest.ToString());
-        if (Digest.TryParse(reference, out var wanted) && wanted.Algorithm == "sha256" && wanted != digest)
-            throw new DigestMismatchException($"{Host}: manifest {reference} of {repository}", wanted.ToString(), digest.ToString());
+        // The manifest is named by its sha256; a digest reference or header in another algorithm (sha512) is checked in that one.
+        var digest = Digest.Compute(body);
+        if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.First(), out var header))
+            header.Verify(body, $"{Host}: manifest {reference} of {repository}");
+        if (Digest.TryParse(reference, out var wanted))
+        {
+            wanted.Verify(body, $"{Host}: manifest {reference} of {repository}");
+            digest = wanted;
+        }
 
         string? mediaType = null;
         try
@@ -132,9 +137,7 @@ public sealed class RegistryClient : IDisposable
             [PullScope(repository)], $"blob {digest.Short}", ct).ConfigureAwait(false);
         await EnsureAsync(response, $"blob {digest} of {repository}", ct).ConfigureAwait(false);
         byte[] body = await ReadLimitedAsync(response, limit, ct).ConfigureAwait(false);
-        string actual = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(body));
-        if (digest.Algorithm == "sha256" && actual != digest.ToString())
-            throw new DigestMismatchException($"{Host}: blob {digest} of {repository}", digest.ToString(), actual);
+        digest.Verify(body, $"{Host}: blob {digest} of {repository}");
         return body;
     }
 
@@ -217,7 +220,7 @@ public sealed class RegistryClient : IDisposable
             return new HttpRequestMessage(HttpMethod.Put, Url($"v2/{repository}/manifests/{reference}")) { Content = content };
         }, [PushScope(repository)], $"manifest {repository}:{reference}", ct).ConfigureAwait(false);
         await EnsureAsync(response, $"manifest {reference} of {repository}", ct).ConfigureAwait(false);
-        return Digest.Sha256(Convert.ToHexStringLower(SHA256.HashData(body)));
+        return Digest.Compute(body);
     }
 
     private Uri Url(string path) => new(BaseUri, path);
@@ -353,6 +356,10 @@ public sealed class RegistryClient : IDisposable
 
     private async Task AnswerChallengeAsync(HttpResponseMessage response, string[] scopes, string what, CancellationToken ct)
     {
+        // Only the registry the user named may ask for credentials: a host a redirect led to gets none, and
+        // its challenge is not followed (its token realm would receive the user's password).
+        if (response.RequestMessage?.RequestUri is { } asked && !asked.Authority.Equals(BaseUri.Authority, StringComparison.OrdinalIgnoreCase))
+            throw new RegistryException($"{Host}: {what}: a redirect led to {asked.Authority}, which asks for credentials; they are sent only to {Host}", HttpStatusCode.Unauthorized);
         var challenges = response.Headers.WwwAuthenticate.Select(h => AuthChallenge.Parse(h.ToString())).OfType<AuthChallenge>().ToList();
         var bearer = challenges.FirstOrDefault(c => c.Scheme.Equals("Bearer", StringComparison.OrdinalIgnoreCase));
         if (bearer?["realm"] is not null)
@@ -402,23 +409,38 @@ public sealed class RegistryClient : IDisposable
             if (challenge["service"] is { } service) query.Append("service=").Append(Uri.EscapeDataString(service));
             foreach (string scope in scopes) query.Append(query.Length > 0 ? "&" : "").Append("scope=").Append(Uri.EscapeDataString(scope));
             string realm = challenge["realm"]!;
-            var uri = new Uri(realm + (realm.Contains('?') ? "&" : "?") + query);
+            if (!Uri.TryCreate(realm + (realm.Contains('?') ? "&" : "?") + query, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http"))
+                throw new RegistryException($"{Host}: the registry names a token realm that is not an http(s) URL: '{realm}'");
             var request = new HttpRequestMessage(HttpMethod.Get, uri);
+            // Credentials never go over plain HTTP unless the user chose plain HTTP for this registry.
+            if (_options.Credential.Value is not null && uri.Scheme == "http" && BaseUri.Scheme == "https")
+                throw new RegistryException($"{Host}: the registry's token realm {uri.GetLeftPart(UriPartial.Authority)} is plain HTTP; "
+                    + "refusing to send credentials over it (use --insecure only if this registry is meant to be plain HTTP)");
             if (_options.Credential.Value is { } c)
                 request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{c.Username}:{c.Password}")));
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(_options.Timeout);
-            using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
                 throw new RegistryException(_options.Credential.Value is null
                     ? $"{Host}: the token service refused anonymous access; give credentials"
                     : $"{Host}: the token service refused the username or password", response.StatusCode);
             if (!response.IsSuccessStatusCode)
                 throw new RegistryException($"{Host}: the token service answered {(int)response.StatusCode} {response.ReasonPhrase}", response.StatusCode);
-            var json = JsonNode.Parse(await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false));
-            string token = json?["token"]?.GetValue<string>() ?? json?["access_token"]?.GetValue<string>()
-                ?? throw new RegistryException($"{Host}: the token service answered without a token");
-            int expiresIn = json?["expires_in"]?.GetValue<int>() ?? 60;
+            byte[] body = await ReadLimitedAsync(response, TokenLimit, timeout.Token).ConfigureAwait(false);
+            string? token;
+            int expiresIn;
+            try
+            {
+                var json = JsonNode.Parse(body) as JsonObject;
+                token = (json?["token"] ?? json?["access_token"]) is JsonValue t && t.TryGetValue(out string? text) ? text : null;
+                expiresIn = json?["expires_in"] is JsonValue e && e.TryGetValue(out int seconds) ? seconds : 60;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                throw new RegistryException($"{Host}: the token service answered with something that is not JSON");
+            }
+            if (string.IsNullOrEmpty(token)) throw new RegistryException($"{Host}: the token service answered without a token");
             _tokens[key] = (token, DateTimeOffset.UtcNow.AddSeconds(Math.Max(10, expiresIn - 10)));
             return token;
         }
@@ -461,12 +483,13 @@ public sealed class RegistryClient : IDisposable
         string detail = "";
         try
         {
-            string body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            // An error body is read up to a cap, and cut there: the status decides the error, never the body.
+            byte[] body = await ReadLimitedAsync(response, ErrorBodyLimit, ct, cut: true).ConfigureAwait(false);
             var errors = JsonNode.Parse(body)?["errors"]?.AsArray();
-            if (errors?.FirstOrDefault() is { } first)
-                detail = $": {first["code"]?.GetValue<string>()} {first["message"]?.GetValue<string>()}".TrimEnd();
+            if (errors?.FirstOrDefault() is JsonObject first)
+                detail = SecretText.RedactAuthorization($": {Text(first["code"])} {Text(first["message"])}".TrimEnd());
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or HttpRequestException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is System.Text.Json.JsonException or HttpRequestException or IOException or InvalidOperationException or RegistryException or OperationCanceledException && !ct.IsCancellationRequested)
         {
         }
         string meaning = response.StatusCode switch
@@ -479,16 +502,39 @@ public sealed class RegistryClient : IDisposable
         throw new RegistryException($"{Host}: {what}: {meaning}{detail}", response.StatusCode);
     }
 
-    private static async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, CancellationToken ct)
+    private static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+
+    /// <summary>
+    /// Reads a body whole, up to <paramref name="limit"/> bytes (beyond it: an error, or with <paramref name="cut"/> the
+    /// first bytes only), failing when no byte arrives for the client's timeout.
+    /// </summary>
+    private async Task<byte[]> ReadLimitedAsync(HttpResponseMessage response, int limit, CancellationToken ct, bool cut = false)
     {
         await using var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
-        int n;
-        while ((n = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        while (true)
         {
+            int n;
+            using (var stall = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                stall.CancelAfter(_options.Timeout);
+                try
+                {
+                    n = await stream.ReadAsync(chunk, stall.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+                {
+                    throw new RegistryException($"{Host}: a response from {response.RequestMessage?.RequestUri?.Authority} sent no data for {_options.Timeout.TotalSeconds:0}s", inner: e);
+                }
+            }
+            if (n == 0) break;
             buffer.Write(chunk, 0, n);
-            if (buffer.Length > limit) throw new RegistryException($"a response from {response.RequestMessage?.RequestUri?.Host} is larger than {limit} bytes");
+            if (buffer.Length > limit)
+            {
+                if (cut) return buffer.GetBuffer().AsSpan(0, limit).ToArray();
+                throw new RegistryException($"{Host}: a response from {response.RequestMessage?.RequestUri?.Authority} is larger than {limit} bytes");
+            }
         }
         return buffer.ToArray();
     }

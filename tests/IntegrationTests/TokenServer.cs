@@ -39,6 +39,11 @@ public sealed class TokenServer : IDisposable
     public string CertificatePem { get; }
     public int Issued => _issued;
 
+    /// <summary>Token requests that carried an Authorization header (credentials).</summary>
+    public int WithCredentials => _withCredentials;
+
+    private int _withCredentials;
+
     private async Task ServeAsync()
     {
         while (_listener.IsListening)
@@ -72,6 +77,7 @@ public sealed class TokenServer : IDisposable
     {
         var response = context.Response;
         string? auth = context.Request.Headers["Authorization"];
+        if (auth is not null) Interlocked.Increment(ref _withCredentials);
         bool authenticated = false;
         if (auth is not null && auth.StartsWith("Basic ", StringComparison.Ordinal))
         {

@@ -63,6 +63,9 @@ public sealed class LayerCacheTests : IDisposable
     [InlineData("fetch-to-tarfile bob:secret@reg.example img", "fetch-to-tarfile bob:***@reg.example img")]
     [InlineData("tar://./plain.tar", "tar://./plain.tar")]
     [InlineData("registry://host:5000/x:1", "registry://host:5000/x:1")]
+    [InlineData("registry://user:pa/ss@host/x:1", "registry://user:***@host/x:1")]
+    [InlineData("'registry://user:pa ss@host/x:1' has no scheme", "'registry://user:***@host/x:1' has no scheme")]
+    [InlineData("host: manifest x: UNAUTHORIZED token Basic dXNlcjpwYXNz and Bearer eyJhbGciOi.x-y_z", "host: manifest x: UNAUTHORIZED token Basic *** and Bearer ***")]
     public void Credentials_in_text_are_redacted(string text, string shown)
     {
         SecretText.Redact(text).Should().Be(shown);

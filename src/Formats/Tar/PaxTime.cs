@@ -11,6 +11,18 @@ public static class PaxTime
     /// <summary>True for records that restate a header field; the writer derives those from the entry.</summary>
     public static bool IsHeaderField(string key) => HeaderFields.Contains(key);
 
+    /// <summary>The latest second a tar time may name here (the end of year 9999).</summary>
+    public const long MaxSeconds = 253402300799;
+
+    /// <summary>The earliest (the start of year 1).</summary>
+    public const long MinSeconds = -62135596800;
+
+    /// <summary>Seconds since the epoch as a time; a value outside years 1 to 9999 is a format error naming the entry.</summary>
+    public static DateTimeOffset FromSeconds(long seconds, string entry) =>
+        seconds is >= MinSeconds and <= MaxSeconds
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : throw new TarFormatException($"'{entry}' has a modification time of {seconds} seconds, outside the years 1 to 9999");
+
     public static DateTimeOffset Parse(string text)
     {
         string s = text.Trim();
@@ -22,6 +34,8 @@ public static class PaxTime
         if (!long.TryParse(whole, NumberStyles.None, CultureInfo.InvariantCulture, out long seconds)
             || (fraction.Length > 0 && !fraction.All(char.IsAsciiDigit)))
             throw new TarFormatException($"invalid PAX time record '{text}'");
+        if (seconds > MaxSeconds || (negative && -seconds < MinSeconds))
+            throw new TarFormatException($"PAX time record '{text}' is outside the years 1 to 9999");
         long ticks = 0;
         if (fraction.Length > 0)
             ticks = long.Parse(fraction.PadRight(7, '0')[..7], CultureInfo.InvariantCulture);

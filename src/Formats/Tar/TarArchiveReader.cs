@@ -103,6 +103,7 @@ public sealed class TarArchiveReader : IDisposable
         name = Text("path") ?? name;
         link = Text("linkpath") ?? link;
         if (Text("size") is { } s) size = ParsePaxLong(s, "size");
+        if (size < 0) throw Bad($"'{name}' has a negative size ({size})");
 
         EntryKind kind = (char)type switch
         {
@@ -125,7 +126,7 @@ public sealed class TarArchiveReader : IDisposable
             Mode = (int)(ParseNumber(h[100..108], "mode") & 0xFFF),
             Uid = ParseNumber(h[108..116], "uid"),
             Gid = ParseNumber(h[116..124], "gid"),
-            ModificationTime = DateTimeOffset.FromUnixTimeSeconds(ParseNumber(h[136..148], "mtime")),
+            ModificationTime = PaxTime.FromSeconds(ParseNumber(h[136..148], "mtime"), name),
         };
         if (ustar || h[257..263].SequenceEqual("ustar "u8))
         {
@@ -143,6 +144,7 @@ public sealed class TarArchiveReader : IDisposable
         {
             if (Text("uid") is { } uid) entry.Uid = ParsePaxLong(uid, "uid");
             if (Text("gid") is { } gid) entry.Gid = ParsePaxLong(gid, "gid");
+            if (entry.Uid < 0 || entry.Gid < 0) throw Bad($"'{name}' has a negative owner ({entry.Uid}:{entry.Gid})");
             if (Text("uname") is { } uname) entry.UserName = NullIfEmpty(uname);
             if (Text("gname") is { } gname) entry.GroupName = NullIfEmpty(gname);
             if (Text("mtime") is { } mtime)
@@ -194,7 +196,7 @@ public sealed class TarArchiveReader : IDisposable
             if (data[pos] == 0) break;
             int space = Array.IndexOf(data, (byte)' ', pos);
             if (space < 0 || !int.TryParse(data.AsSpan(pos, space - pos), NumberStyles.None, CultureInfo.InvariantCulture, out int length)
-                || length <= space - pos || pos + length > data.Length || data[pos + length - 1] != (byte)'\n')
+                || length <= space - pos || length > data.Length - pos || data[pos + length - 1] != (byte)'\n')
                 throw Bad("malformed PAX extended header");
             int eq = Array.IndexOf(data, (byte)'=', space + 1, pos + length - space - 1);
             if (eq < 0) throw Bad("malformed PAX extended header record");
@@ -289,7 +291,13 @@ public sealed class TarArchiveReader : IDisposable
             bool negative = (field[0] & 0x40) != 0;
             long value = field[0] & 0x3F;
             if (negative) value -= 0x40;
-            for (int i = 1; i < field.Length; i++) value = (value << 8) | field[i];
+            for (int i = 1; i < field.Length; i++)
+            {
+                // Base-256 fields hold up to 95 bits: anything that does not fit in 64 is refused, not wrapped.
+                if (value > long.MaxValue >> 8 || value < long.MinValue >> 8)
+                    throw Bad($"the {what} field in the header at offset {_position - Block} is out of range");
+                value = (value << 8) | field[i];
+            }
             return value;
         }
         long result = 0;
