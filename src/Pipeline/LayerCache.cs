@@ -37,6 +37,9 @@ public sealed class LayerCache
 
     public static LayerCache Open(string path, ILogger log)
     {
+        if (Directory.Exists(path)) throw new UsageException($"--layer-cache {path} is a folder; give the path of a JSON file");
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null && !Directory.Exists(folder)) throw new UsageException($"--layer-cache {path}: the folder {folder} does not exist");
         var cache = new LayerCache(path, log);
         foreach (var (key, entry) in cache.Read()) cache._entries[key] = entry;
         return cache;

@@ -29,7 +29,18 @@ public static class Credentials
         }
         foreach (string file in AuthFiles())
             foreach (string key in Keys(host))
-                if (FromAuths(Load(file), key) is { } c) return c;
+            {
+                Credential? found;
+                try
+                {
+                    found = FromAuths(Load(file), key);
+                }
+                catch (InvalidOperationException)
+                {
+                    throw new RegistryException($"{file}: the entry for {key} has members of unexpected types; fix or remove it");
+                }
+                if (found is { } c) return c;
+            }
         return null;
     }
 
@@ -72,6 +83,19 @@ public static class Credentials
     {
         var config = Load(file);
         if (config is null) return null;
+        try
+        {
+            return FromDockerConfig(config, key);
+        }
+        catch (InvalidOperationException)
+        {
+            // A member of the wrong type (an array where an object belongs, a number where a string does).
+            throw new RegistryException($"{file}: the entry for {key} has members of unexpected types; fix or remove it");
+        }
+    }
+
+    private static Credential? FromDockerConfig(JsonObject config, string key)
+    {
         if (config["credHelpers"]?[key]?.GetValue<string>() is { } helper) return FromHelper(helper, key);
         if (FromAuths(config, key) is { } c) return c;
         if (config["credsStore"]?.GetValue<string>() is { Length: > 0 } store && config["auths"]?[key] is not null) return FromHelper(store, key);
@@ -126,7 +150,7 @@ public static class Credentials
             string? secret = json?["Secret"]?.GetValue<string>();
             return user is null || secret is null ? null : new Credential(user, secret);
         }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or JsonException or IOException)
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or JsonException or IOException or InvalidOperationException)
         {
             return null;
         }

@@ -108,15 +108,8 @@ public sealed class RegistryClient : IDisposable
             digest = wanted;
         }
 
-        string? mediaType = null;
-        try
-        {
-            mediaType = JsonNode.Parse(body)?["mediaType"]?.GetValue<string>();
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw new RegistryException($"{Host}: manifest {reference} of {repository} is not valid JSON: {e.Message}");
-        }
+        string what = $"{Host}: manifest {reference} of {repository}";
+        string? mediaType = Formats.Images.JsonText.Parse(body, what) is JsonObject o ? Formats.Images.JsonText.String(o, "mediaType", what) : null;
         mediaType ??= response.Content.Headers.ContentType?.MediaType ?? "";
         return (body, mediaType, digest);
     }

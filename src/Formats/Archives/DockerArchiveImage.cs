@@ -92,7 +92,7 @@ public sealed class DockerArchiveImage : IImageSource
         foreach (var item in manifest)
         {
             if (item is not JsonObject entry) throw new OccystrapException($"{where} has an entry that is not an object");
-            var tags = (entry["RepoTags"] as JsonArray)?.Select(t => t?.GetValue<string>()).OfType<string>().ToList() ?? [];
+            var tags = JsonText.StringList(entry, "RepoTags", where) ?? [];
             if (select is null)
             {
                 chosen = entry;

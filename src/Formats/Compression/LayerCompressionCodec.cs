@@ -54,7 +54,7 @@ public static class LayerCompressionCodec
             {
                 return inner.Read(buffer);
             }
-            catch (Exception e) when (e is InvalidDataException or ZstdException)
+            catch (Exception e) when (e is InvalidDataException or ZstdException or EndOfStreamException)
             {
                 throw new CorruptDataException($"{what}: corrupt {kind} data: {e.Message}", e);
             }
@@ -66,7 +66,7 @@ public static class LayerCompressionCodec
             {
                 return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is InvalidDataException or ZstdException)
+            catch (Exception e) when (e is InvalidDataException or ZstdException or EndOfStreamException)
             {
                 throw new CorruptDataException($"{what}: corrupt {kind} data: {e.Message}", e);
             }

@@ -108,7 +108,8 @@ public sealed class ImageConfig
     private static DateTimeOffset? Time(JsonNode? value)
     {
         if (value is null) return null;
-        if (value.GetValueKind() == JsonValueKind.Number) return DateTimeOffset.FromUnixTimeSeconds((long)value.GetValue<double>());
+        if (value.GetValueKind() == JsonValueKind.Number)
+            return value.GetValue<double>() is var seconds && seconds is >= -62135596800 and <= 253402300799 ? DateTimeOffset.FromUnixTimeSeconds((long)seconds) : null;
         if (value.GetValueKind() == JsonValueKind.String
             && DateTimeOffset.TryParse(value.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var t))
             return t;

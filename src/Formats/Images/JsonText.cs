@@ -14,15 +14,19 @@ public static class JsonText
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
+    /// <summary>A member named twice is refused: readers disagree on which one counts, and that is how a document lies.</summary>
+    private static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false, MaxDepth = 64 };
+
     /// <summary>Serialises a node compactly (no spaces, no escaping of non-ASCII text).</summary>
     public static byte[] Serialize(JsonNode node) => JsonSerializer.SerializeToUtf8Bytes(node, Compact);
 
     /// <summary>Parses a JSON object, or throws one clear <see cref="OccystrapException"/> naming <paramref name="what"/>.</summary>
     public static JsonObject ParseObject(ReadOnlySpan<byte> bytes, string what)
     {
+        CheckUtf8(bytes, what);
         try
         {
-            return JsonNode.Parse(bytes) as JsonObject ?? throw new OccystrapException($"{what} is not a JSON object");
+            return JsonNode.Parse(bytes, null, Strict) as JsonObject ?? throw new OccystrapException($"{what} is not a JSON object");
         }
         catch (JsonException e)
         {
@@ -33,14 +37,21 @@ public static class JsonText
     /// <summary>Parses any JSON value, or throws one clear <see cref="OccystrapException"/>.</summary>
     public static JsonNode? Parse(ReadOnlySpan<byte> bytes, string what)
     {
+        CheckUtf8(bytes, what);
         try
         {
-            return JsonNode.Parse(bytes);
+            return JsonNode.Parse(bytes, null, Strict);
         }
         catch (JsonException e)
         {
             throw new OccystrapException($"{what} is not valid JSON: {e.Message}");
         }
+    }
+
+    /// <summary>JSON is UTF-8: other bytes would only fail later, inside a string, as another kind of error.</summary>
+    private static void CheckUtf8(ReadOnlySpan<byte> bytes, string what)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw new OccystrapException($"{what} is not valid JSON: it is not UTF-8 text");
     }
 
     /// <summary>A string member, or null when absent or null; anything else is an error.</summary>
