@@ -80,4 +80,31 @@ public sealed class HostileRegistryTests : IDisposable
         r.Stderr.Should().Contain("is plain HTTP; refusing to send credentials over it");
         tokens.WithCredentials.Should().Be(0);
     }
+
+    [Fact]
+    public void Src_and_dest_creds_give_each_registry_only_its_own()
+    {
+        using var tokens = new TokenServer(anonymousPull: true);
+        using var source = RegistryServer.Start("token", token: tokens);
+        using var destination = RegistryServer.Start("htpasswd");
+        Occy("--insecure", "--username", User, "--password", Password, "process", $"tar://{SampleImage}", $"registry://{source.Address}/occy/src:1")
+            .Code.Should().Be(0);
+        int before = tokens.WithCredentials;
+        before.Should().BeGreaterThan(0, "the global credentials reach the token service (the probe counts them)");
+
+        var r = OccyWith(Env(), "--insecure", "--dest-creds", $"{User}:{Password}",
+            "process", $"registry://{source.Address}/occy/src:1", $"registry://{destination.Address}/occy/dst:1");
+        r.Code.Should().Be(0, r.ToString());
+        tokens.WithCredentials.Should().Be(before, "the source registry got no credentials: the destination's are its own");
+        Must("skopeo", "inspect", "--tls-verify=false", "--creds", $"{User}:{Password}", $"docker://{destination.Address}/occy/dst:1");
+
+        var both = OccyWith(Env(), "--insecure", "--username", User, "--password", Password,
+            "process", $"registry://{source.Address}/occy/src:1", $"registry://{destination.Address}/occy/dst:2");
+        both.Code.Should().Be(0, both.ToString());
+        tokens.WithCredentials.Should().BeGreaterThan(before, "--username/--password still go to every registry of the command");
+
+        var bad = OccyWith(Env(), "--src-creds", "nocolon", "process", $"tar://{SampleImage}", $"tar://{_dir["x.tar"]}");
+        bad.Code.Should().Be(2);
+        bad.Stderr.Should().Contain("--src-creds takes USER:PASSWORD");
+    }
 }

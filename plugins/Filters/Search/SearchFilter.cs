@@ -86,7 +86,7 @@ public sealed class SearchFilter : IFilterPlugin
                 if (scriptFriendly)
                 {
                     string name = _name.IsUnnamed ? "unknown:unknown" : $"{_name.Repository}:{_name.Tag ?? _name.Digest ?? "latest"}";
-                    foreach (var m in found) output.WriteLine($"{name}:{layer}:{m.Path}");
+                    foreach (var m in found) output.WriteLine($"{Escape(name)}:{layer}:{Escape(m.Path)}");
                     continue;
                 }
                 output.WriteLine($"Layer: {layer}");
@@ -101,7 +101,29 @@ public sealed class SearchFilter : IFilterPlugin
             return ValueTask.FromResult(image.Config);
         }
 
-        private static string Describe(Match m) => m.Kind switch
+        /// <summary>
+        /// Names are printed with control characters escaped, reversibly: <c>\\</c> for a backslash,
+        /// <c>\n</c>, <c>\t</c>, <c>\r</c>, and <c>\xHH</c> for every other control character (C0, DEL, C1), so a
+        /// name can neither forge a result line nor send escape sequences to a terminal.
+        /// </summary>
+        internal static string Escape(string text)
+        {
+            if (!text.Any(c => c == '\\' || char.IsControl(c))) return text;
+            var b = new System.Text.StringBuilder(text.Length + 8);
+            foreach (char c in text)
+                b.Append(c switch
+                {
+                    '\\' => "\\\\",
+                    '\n' => "\\n",
+                    '\t' => "\\t",
+                    '\r' => "\\r",
+                    _ when char.IsControl(c) => $"\\x{(int)c:x2}",
+                    _ => c.ToString(),
+                });
+            return b.ToString();
+        }
+
+        private static string Describe(Match m) => Escape(m.Kind switch
         {
             EntryKind.File => $"{m.Path} (file, {m.Size} bytes)",
             EntryKind.Directory => $"{m.Path} (directory)",
@@ -111,7 +133,7 @@ public sealed class SearchFilter : IFilterPlugin
             EntryKind.CharacterDevice => $"{m.Path} (character device)",
             EntryKind.BlockDevice => $"{m.Path} (block device)",
             _ => $"{m.Path} (unknown)",
-        };
+        });
     }
 
     private sealed class Look(Func<string, bool> match, List<Match> found) : ILayerEntryFilter

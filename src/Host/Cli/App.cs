@@ -55,7 +55,7 @@ internal sealed class App : IDisposable
             Platform = Globals.Platform,
             Output = Globals.Output,
             TempDir = Globals.TempDir,
-            Registry = role != PluginRole.Filter && plugin is IRegistryPlugin ? Globals.Registry : null,
+            Registry = role != PluginRole.Filter && plugin is IRegistryPlugin ? Globals.RegistryFor(role == PluginRole.Input) : null,
         };
 
     public (IInputPlugin, PluginSpec) Input(string uri)

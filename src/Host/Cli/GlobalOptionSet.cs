@@ -14,6 +14,8 @@ internal sealed class GlobalOptionSet
     public Option<string?> Variant { get; } = new("--variant") { Description = "CPU variant (e.g. v8 for ARM)", Recursive = true, HelpName = "VARIANT" };
     public Option<string?> Username { get; } = new("--username") { Description = "Registry username [env: OCCYSTRAP_USERNAME]", DefaultValueFactory = _ => Env("OCCYSTRAP_USERNAME"), Recursive = true, HelpName = "USER" };
     public Option<string?> Password { get; } = new("--password") { Description = "Registry password [env: OCCYSTRAP_PASSWORD]", DefaultValueFactory = _ => Env("OCCYSTRAP_PASSWORD"), Recursive = true, HelpName = "PASS" };
+    public Option<string?> SrcCreds { get; } = new("--src-creds") { Description = "USER:PASSWORD for the source registry only (instead of --username/--password)", Recursive = true, HelpName = "USER:PASS" };
+    public Option<string?> DestCreds { get; } = new("--dest-creds") { Description = "USER:PASSWORD for the destination registry only (instead of --username/--password)", Recursive = true, HelpName = "USER:PASS" };
     public Option<bool> Insecure { get; } = new("--insecure") { Description = "Use HTTP instead of HTTPS for registries", Recursive = true };
     public Option<string?> Compression { get; } = new("--compression") { Description = "Store every layer in this compression (gzip or zstd), recompressing others; by default compressed layers pass as they are [env: OCCYSTRAP_COMPRESSION]", DefaultValueFactory = _ => Env("OCCYSTRAP_COMPRESSION"), Recursive = true, HelpName = "TYPE" };
     public Option<int> Parallel { get; } = new("--parallel", "-j") { Description = "Layers handled at once by outputs that take them in parallel [env: OCCYSTRAP_PARALLEL]", DefaultValueFactory = ParallelDefault, Recursive = true, HelpName = "N" };
@@ -38,7 +40,7 @@ internal sealed class GlobalOptionSet
         });
     }
 
-    public IEnumerable<Option> All => [Verbose, Debug, Os, Architecture, Variant, Username, Password, Insecure, Compression, Parallel, TempDir, LayerCache, OutputFormat, PluginsDir];
+    public IEnumerable<Option> All => [Verbose, Debug, Os, Architecture, Variant, Username, Password, SrcCreds, DestCreds, Insecure, Compression, Parallel, TempDir, LayerCache, OutputFormat, PluginsDir];
 
     public GlobalOptions Read(ParseResult r) => new()
     {
@@ -50,6 +52,8 @@ internal sealed class GlobalOptionSet
         Username = r.GetValue(Username),
         Password = r.GetValue(Password),
         Insecure = r.GetValue(Insecure),
+        SourceCredentials = Creds(r.GetValue(SrcCreds), "--src-creds"),
+        DestinationCredentials = Creds(r.GetValue(DestCreds), "--dest-creds"),
         Compression = r.GetValue(Compression) switch
         {
             "gzip" => LayerCompression.Gzip,
@@ -61,6 +65,15 @@ internal sealed class GlobalOptionSet
         LayerCache = r.GetValue(LayerCache),
         OutputFormat = r.GetValue(OutputFormat) ?? "text",
     };
+
+    /// <summary><c>USER:PASSWORD</c>, split at the first colon (a password may hold colons).</summary>
+    private static (string User, string Password)? Creds(string? value, string option)
+    {
+        if (value is null) return null;
+        int colon = value.IndexOf(':');
+        if (colon <= 0) throw new UsageException($"{option} takes USER:PASSWORD");
+        return (value[..colon], value[(colon + 1)..]);
+    }
 
     private static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
 

@@ -16,6 +16,12 @@ internal sealed record GlobalOptions
     public string? Username { get; init; }
     public string? Password { get; init; }
     public bool Insecure { get; init; }
+
+    /// <summary><c>--src-creds</c>: credentials for the input's registry only.</summary>
+    public (string User, string Password)? SourceCredentials { get; init; }
+
+    /// <summary><c>--dest-creds</c>: credentials for the output's registry only.</summary>
+    public (string User, string Password)? DestinationCredentials { get; init; }
     public LayerCompression? Compression { get; init; }
     public int Parallel { get; init; } = 4;
     public string TempDir { get; init; } = Path.GetTempPath();
@@ -26,5 +32,9 @@ internal sealed record GlobalOptions
 
     public OutputDefaults Output => new(Compression, Parallel);
 
-    public RegistryAccess Registry => new(Username, Password, Insecure);
+    /// <summary>What a registry plugin in <paramref name="input"/> or output position gets: its side's own credentials when given, else the global ones.</summary>
+    public RegistryAccess RegistryFor(bool input) =>
+        (input ? SourceCredentials : DestinationCredentials) is { } own
+            ? new RegistryAccess(own.User, own.Password, Insecure)
+            : new RegistryAccess(Username, Password, Insecure);
 }
