@@ -5,7 +5,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
+using Occystrap.Formats.Archives;
 using Occystrap.Formats.Images;
+using Occystrap.Formats.IO;
 
 namespace Occystrap.Pipeline;
 
@@ -95,7 +97,7 @@ public sealed class LayerCache
             if (_added.Count == 0) return;
             string? dir = Path.GetDirectoryName(_path);
             if (dir is not null) Directory.CreateDirectory(dir);
-            using var fileLock = AcquireLock();
+            using var fileLock = FileLock.Acquire(_path + ".lock", $"the layer cache {_path}");
             var merged = Read();
             foreach (var (k, v) in _added) merged[k] = v;
             var layers = new JsonObject();
@@ -111,26 +113,8 @@ public sealed class LayerCache
                     ["location"] = v.Location,
                 };
             var root = new JsonObject { ["version"] = 1, ["layers"] = layers };
-            string temp = $"{_path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
-            File.WriteAllBytes(temp, JsonText.Serialize(root));
-            File.Move(temp, _path, overwrite: true);
+            AtomicFile.WriteAllBytes(_path, JsonText.Serialize(root));
             _added.Clear();
-        }
-    }
-
-    private FileStream AcquireLock()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                return new FileStream(_path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-            }
-            catch (IOException) when (DateTime.UtcNow < deadline)
-            {
-                Thread.Sleep(25);
-            }
         }
     }
 

@@ -32,7 +32,7 @@ public sealed class RegistryImageWriter : IImageSink, ILayerCacheTarget, IBlobMo
         _compression = compression;
         _log = log;
         _ownsClient = ownsClient;
-        StoredCompressions = explicitChoice ? [compression] : [LayerCompression.Gzip, LayerCompression.Zstd];
+        StoredCompressions = LayerCompressionCodec.StoredAs(compression, explicitChoice);
     }
 
     public LayerDelivery Delivery => LayerDelivery.DistinctInParallel;

@@ -1,4 +1,5 @@
 using Occystrap.Abstractions;
+using Occystrap.Formats.Compression;
 using Occystrap.Formats;
 using Occystrap.Formats.Images;
 using Occystrap.Formats.Layouts;
@@ -29,13 +30,7 @@ public sealed class OciLayoutOutput : IOutputPlugin
             "oci" => ManifestFormat.Oci,
             var other => throw new UsageException($"output 'oci-layout': format takes keep or oci, not '{other}'"),
         };
-        LayerCompression? chosen = o.GetString("compression") switch
-        {
-            null => invocation.Output.Compression,
-            "gzip" => LayerCompression.Gzip,
-            "zstd" => LayerCompression.Zstd,
-            var other => throw new UsageException($"output 'oci-layout': compression takes gzip or zstd, not '{other}'"),
-        };
+        var chosen = LayerCompressionCodec.ParseChoice(o.GetString("compression"), invocation.Output.Compression, "oci-layout");
         string refName = o.GetString("ref") ?? source.Tag ?? "latest";
         return Task.FromResult<IImageSink>(new OciLayoutWriter(path, refName, format, chosen ?? LayerCompression.Gzip, chosen is not null,
             invocation.Output.Parallel, o.GetBool("remove_unreferenced") ?? false, invocation.Logger));

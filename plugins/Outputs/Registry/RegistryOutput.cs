@@ -1,4 +1,5 @@
 using Occystrap.Abstractions;
+using Occystrap.Formats.Compression;
 using Occystrap.Registry;
 
 namespace Occystrap.Outputs.Registry;
@@ -17,14 +18,7 @@ public sealed class RegistryOutput : IOutputPlugin, IRegistryPlugin
 
     public Task<IImageSink> CreateAsync(PluginInvocation invocation, ImageName source, CancellationToken cancellationToken)
     {
-        LayerCompression? chosen = invocation.Options.GetString("compression") switch
-        {
-            null => invocation.Output.Compression,
-            "gzip" => LayerCompression.Gzip,
-            "zstd" => LayerCompression.Zstd,
-            var other => throw new UsageException($"output 'registry': compression takes gzip or zstd, not '{other}'"),
-        };
-        if (chosen == LayerCompression.None) throw new UsageException("output 'registry': layers are stored compressed; compression takes gzip or zstd");
+        var chosen = LayerCompressionCodec.ParseChoice(invocation.Options.GetString("compression"), invocation.Output.Compression, "registry");
         int workers = RegistryConnection.Workers(invocation);
         var (client, reference) = RegistryConnection.Open(invocation);
         return Task.FromResult<IImageSink>(new RegistryImageWriter(client, reference, chosen ?? LayerCompression.Gzip, chosen is not null, workers, invocation.Logger, ownsClient: true));

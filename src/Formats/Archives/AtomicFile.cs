@@ -35,6 +35,14 @@ public sealed class AtomicFile : IDisposable
         Stream = new FileStream(TempPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1024 * 1024);
     }
 
+    /// <summary>Replaces <paramref name="path"/> with <paramref name="content"/> through a temporary file beside it and a rename.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> content)
+    {
+        using var file = new AtomicFile(path);
+        file.Stream.Write(content);
+        file.Commit();
+    }
+
     public string Destination { get; }
     public string TempPath { get; }
     public FileStream Stream { get; }

@@ -14,6 +14,25 @@ public static class LayerCompressionCodec
     /// </summary>
     public const int GzipLevel = 3;
 
+    /// <summary>
+    /// A sink's <c>?compression=</c>: gzip or zstd, else the run's explicit <c>--compression</c> (<paramref name="fallback"/>);
+    /// null when neither was given. Anything else is a usage error naming <paramref name="output"/>.
+    /// </summary>
+    public static LayerCompression? ParseChoice(string? text, LayerCompression? fallback, string output) => text switch
+    {
+        null => fallback,
+        "gzip" => LayerCompression.Gzip,
+        "zstd" => LayerCompression.Zstd,
+        _ => throw new UsageException($"output '{output}': compression takes gzip or zstd, not '{text}'"),
+    };
+
+    /// <summary>
+    /// What a sink of compressed blobs stores as it comes: with an explicit choice only that compression (every
+    /// other layer is recompressed, as skopeo's --dest-compress-format does), else gzip and zstd alike.
+    /// </summary>
+    public static IReadOnlyCollection<LayerCompression> StoredAs(LayerCompression compression, bool explicitChoice) =>
+        explicitChoice ? [compression] : [LayerCompression.Gzip, LayerCompression.Zstd];
+
     /// <summary>gzip <c>1f 8b</c>, zstd <c>28 b5 2f fd</c>, anything else is taken as plain tar.</summary>
     public static LayerCompression Detect(ReadOnlySpan<byte> head)
     {

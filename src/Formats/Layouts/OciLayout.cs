@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
+using Occystrap.Formats.Archives;
 using Occystrap.Formats.Blobs;
+using Occystrap.Formats.IO;
 using Occystrap.Formats.Images;
 
 namespace Occystrap.Formats.Layouts;
@@ -48,46 +50,11 @@ public static class OciLayout
     {
         string path = Path.Combine(folder, LayoutFile);
         if (File.Exists(path)) return;
-        WriteAtomically(path, JsonText.Serialize(new JsonObject { ["imageLayoutVersion"] = Version }));
-    }
-
-    /// <summary>Replaces a file by writing a temporary file beside it and renaming it over.</summary>
-    public static void WriteAtomically(string path, byte[] content)
-    {
-        string temp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.partial");
-        try
-        {
-            File.WriteAllBytes(temp, content);
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+        AtomicFile.WriteAllBytes(path, JsonText.Serialize(new JsonObject { ["imageLayoutVersion"] = Version }));
     }
 
     /// <summary>Holds the layout's index lock (an exclusive lock on <see cref="LockFile"/>) for up to a minute of waiting.</summary>
-    public static FileStream Lock(string folder)
-    {
-        string path = Path.Combine(folder, LockFile);
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-            }
-            catch (IOException) when (DateTime.UtcNow < deadline)
-            {
-                Thread.Sleep(20);
-            }
-            catch (IOException e)
-            {
-                throw new OccystrapException($"{folder}: the layout's index stayed locked for a minute ({path}): {e.Message}");
-            }
-        }
-    }
+    public static FileStream Lock(string folder) => FileLock.Acquire(Path.Combine(folder, LockFile), $"{folder}: the layout's index");
 
     /// <summary>Every blob any image of the index refers to: manifests, nested indexes, configs and layers.</summary>
     public static HashSet<Digest> Referenced(string folder, ImageIndex index)

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
+using Occystrap.Formats.Archives;
 using Occystrap.Formats.Blobs;
 using Occystrap.Formats.Compression;
 using Occystrap.Formats.Images;
@@ -42,7 +43,7 @@ public sealed class OciLayoutWriter : IImageSink, IBlobPresence
         _removeUnreferenced = removeUnreferenced;
         _log = log;
         ParallelLayers = parallel;
-        StoredCompressions = explicitCompression ? [compression] : [LayerCompression.Gzip, LayerCompression.Zstd];
+        StoredCompressions = LayerCompressionCodec.StoredAs(compression, explicitCompression);
 
         if (File.Exists(_folder)) throw new OccystrapException($"{folder} is a file; an OCI layout is a folder");
         if (Directory.Exists(_folder))
@@ -121,7 +122,7 @@ public sealed class OciLayoutWriter : IImageSink, IBlobPresence
             root["manifests"] = kept;
             root["schemaVersion"] ??= 2;
             byte[] bytes = JsonText.Serialize(root);
-            OciLayout.WriteAtomically(indexPath, bytes);
+            AtomicFile.WriteAllBytes(indexPath, bytes);
             _committed = true;
             if (_removeUnreferenced) removed = RemoveUnreferenced(ImageIndex.Parse(bytes, indexPath));
         }

@@ -36,7 +36,7 @@ internal static class Commands
             {
                 cache?.Save();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or OccystrapException)
             {
                 app.Log.LogWarning("could not save the layer cache {Path}: {Reason}", app.Globals.LayerCache, e.Message);
             }
