@@ -49,7 +49,9 @@ public sealed class OciLayoutWriter : IImageSink, IBlobPresence
         if (Directory.Exists(_folder))
         {
             if (OciLayout.IsLayout(_folder)) OciLayout.CheckVersion(_folder);
-            else if (Directory.EnumerateFileSystemEntries(_folder).Any())
+            // Another writer's file still on its way into place (".NAME.….partial") does not make the folder foreign:
+            // two processes may be starting the same new layout at once.
+            else if (Directory.EnumerateFileSystemEntries(_folder).Any(e => !IsPartial(Path.GetFileName(e))))
                 throw new OccystrapException($"{folder} is a folder that is neither empty nor an OCI image layout; refusing to write into it");
             else _wasEmpty = true;
         }
@@ -65,6 +67,8 @@ public sealed class OciLayoutWriter : IImageSink, IBlobPresence
         OciLayout.EnsureLayoutFile(_folder);
         _store = OciLayout.Blobs(_folder);
     }
+
+    private static bool IsPartial(string name) => name.StartsWith('.') && name.EndsWith(".partial", StringComparison.Ordinal);
 
     public LayerDelivery Delivery => LayerDelivery.DistinctInParallel;
 
