@@ -52,7 +52,11 @@ public sealed class OciLayoutWriter : IImageSink, IBlobPresence
             // Another writer's file still on its way into place (".NAME.….partial") does not make the folder foreign:
             // two processes may be starting the same new layout at once.
             else if (Directory.EnumerateFileSystemEntries(_folder).Any(e => !IsPartial(Path.GetFileName(e))))
-                throw new OccystrapException($"{folder} is a folder that is neither empty nor an OCI image layout; refusing to write into it");
+            {
+                // What is there may be another writer's layout that became one since the first look.
+                if (OciLayout.IsLayout(_folder)) OciLayout.CheckVersion(_folder);
+                else throw new OccystrapException($"{folder} is a folder that is neither empty nor an OCI image layout; refusing to write into it");
+            }
             else _wasEmpty = true;
         }
         else
