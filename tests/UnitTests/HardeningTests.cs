@@ -84,6 +84,82 @@ public sealed class HardeningTests : IDisposable
         act.Should().Throw<TarFormatException>().WithMessage($"*{says}*");
     }
 
+    /// <summary>A PAX global header (<paramref name="records"/>), then <paramref name="files"/> empty files.</summary>
+    private static byte[] WithGlobalPax(int files, params string[] records)
+    {
+        byte[] body = Encoding.UTF8.GetBytes(string.Concat(records.Select(PaxRecord)));
+        using var ms = new MemoryStream();
+        ms.Write(Header("pax_global_header", 'g', Octal(body.Length)));
+        ms.Write(body);
+        ms.Write(new byte[(512 - body.Length % 512) % 512]);
+        for (int i = 0; i < files; i++) ms.Write(Header($"f{i}", '0'));
+        ms.Write(new byte[1024]);
+        return ms.ToArray();
+    }
+
+    private sealed class DropFirst : ILayerEntryFilter
+    {
+        private bool _dropped;
+        public EntryAction Process(LayerEntry entry)
+        {
+            entry.Mode = 0x1ED;
+            if (_dropped) return EntryAction.Keep;
+            _dropped = true;
+            return EntryAction.Drop;
+        }
+    }
+
+    [Fact]
+    public void A_PAX_global_header_is_stated_once_not_copied_into_every_entry()
+    {
+        string big = new('c', 100_000);
+        byte[] tar = WithGlobalPax(200, "comment=" + big, "uid=7", "SCHILY.xattr.user.a=b");
+        var rewritten = new MemoryStream();
+        using (var stream = new TarRewriteStream(new MemoryStream(tar), [new DropFirst()])) stream.CopyTo(rewritten);
+
+        // Before the fix each of the 200 entries carried its own copy: 20 MB.
+        rewritten.Length.Should().BeLessThan(tar.Length + 200 * 1024);
+        using var reader = new TarArchiveReader(new MemoryStream(rewritten.ToArray()));
+        var records = new List<TarRecord>();
+        while (reader.Next() is { } r) records.Add(r);
+        records.Should().HaveCount(199, "the filter dropped the first entry, not the global header after it");
+        records.Should().AllSatisfy(r =>
+        {
+            r.Entry.Uid.Should().Be(7, "a global uid applies to what follows");
+            r.Entry.ExtendedAttributes.Should().BeEmpty();
+            r.GlobalAttributes!["comment"].Length.Should().Be(big.Length);
+            Encoding.UTF8.GetString(r.GlobalAttributes["SCHILY.xattr.user.a"]).Should().Be("b");
+        });
+        records[0].GlobalHeaderBefore.Should().NotBeNull();
+        records.Skip(1).Should().AllSatisfy(r => r.GlobalHeaderBefore.Should().BeNull());
+    }
+
+    [Fact]
+    public void A_global_header_with_an_empty_value_unsets_the_key()
+    {
+        byte[] first = WithGlobalPax(1, "comment=x");
+        byte[] second = WithGlobalPax(1, "comment=");
+        byte[] tar = [.. first.AsSpan(0, first.Length - 1024), .. second];
+        using var reader = new TarArchiveReader(new MemoryStream(tar));
+        reader.Next()!.GlobalAttributes.Should().ContainKey("comment");
+        reader.Next()!.GlobalAttributes.Should().BeNull();
+    }
+
+    public static TheoryData<string, byte[], string> BadPaxHeaders() => new()
+    {
+        { "too many PAX records", WithPax(Enumerable.Range(0, 5000).Select(i => $"k{i}=v").ToArray()), "more than 4096 records" },
+        { "a PAX header over 1 MiB", WithPax("comment=" + new string('x', 1100 * 1024)), "too large" },
+        { "a global header that sets the path", WithGlobalPax(1, "path=everything"), "sets 'path'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadPaxHeaders))]
+    public void Oversized_or_meaningless_PAX_headers_are_refused(string _, byte[] tar, string says)
+    {
+        var act = () => ReadAll(tar);
+        act.Should().Throw<TarFormatException>().WithMessage($"*{says}*");
+    }
+
     private sealed class Layer(byte[] stored, LayerCompression compression, Digest diffId, Digest? blob, long? size) : ISourceLayer
     {
         public int Index => 0;

@@ -33,6 +33,9 @@ public abstract class LayerStage
 
         internal bool Receiving { get; set; }
 
+        /// <summary>Global header records read but not yet stated to this tap (their entry was dropped before it).</summary>
+        internal Dictionary<string, byte[]>? PendingGlobal { get; set; }
+
         public Digest Digest => _hash.Complete();
 
         public long Size => _hash.BytesWritten;

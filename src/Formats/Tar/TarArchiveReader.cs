@@ -17,7 +17,16 @@ public sealed class TarArchiveReader : IDisposable
     private readonly Stream _stream;
     private readonly bool _leaveOpen;
     private readonly byte[] _header = new byte[Block];
-    private readonly Dictionary<string, byte[]> _globalPax = new(StringComparer.Ordinal);
+    private const int MaxPaxHeaderBytes = 1024 * 1024;
+    private const int MaxPaxRecords = 4096;
+    private const int MaxLongNameBytes = 64 * 1024;
+
+    // What the PAX global headers read so far say. Records that restate header fields (uid, mtime…)
+    // are defaults for the entries that follow; the others are kept apart, in GlobalAttributes, and
+    // never copied into each entry, so that a writer can state them once again instead of per entry.
+    private readonly Dictionary<string, byte[]> _globalFields = new(StringComparer.Ordinal);
+    private IReadOnlyDictionary<string, byte[]>? _globalAttributes;
+    private Dictionary<string, byte[]>? _globalHeader;
     private long _position;
     private long _nextHeader;
     private EntryDataStream? _current;
@@ -62,17 +71,17 @@ public sealed class TarArchiveReader : IDisposable
             {
                 case 'x':
                     pax ??= new Dictionary<string, byte[]>(StringComparer.Ordinal);
-                    ParsePax(ReadSmall(size, "PAX header"), pax);
+                    ParsePax(ReadSmall(size, MaxPaxHeaderBytes, "PAX header"), pax);
                     continue;
                 case 'g':
-                    ParsePax(ReadSmall(size, "PAX global header"), _globalPax);
+                    ReadGlobalHeader(size);
                     headerOffset = _position;
                     continue;
                 case 'L':
-                    longName = CString(ReadSmall(size, "GNU long name"));
+                    longName = CString(ReadSmall(size, MaxLongNameBytes, "GNU long name"));
                     continue;
                 case 'K':
-                    longLink = CString(ReadSmall(size, "GNU long link name"));
+                    longLink = CString(ReadSmall(size, MaxLongNameBytes, "GNU long link name"));
                     continue;
             }
             return BuildRecord(type, size, pax, longName, longLink, headerOffset);
@@ -92,7 +101,7 @@ public sealed class TarArchiveReader : IDisposable
         if (longName is not null) name = longName;
         string link = longLink ?? CString(h[157..257]);
 
-        var merged = _globalPax.Count == 0 && pax is null ? null : new Dictionary<string, byte[]>(_globalPax, StringComparer.Ordinal);
+        var merged = _globalFields.Count == 0 && pax is null ? null : new Dictionary<string, byte[]>(_globalFields, StringComparer.Ordinal);
         if (pax is not null)
             foreach (var (k, v) in pax) merged![k] = v;
 
@@ -160,7 +169,47 @@ public sealed class TarArchiveReader : IDisposable
         _current = new EntryDataStream(this, dataSize);
         long stored = headerOnly ? 0 : size;
         _nextHeader = dataOffset + stored + Pad(stored);
-        return new TarRecord(entry, rawMtime, headerOffset, dataOffset, _current);
+        var globalHeader = _globalHeader;
+        _globalHeader = null;
+        return new TarRecord(entry, rawMtime, headerOffset, dataOffset, _current)
+        {
+            GlobalAttributes = _globalAttributes,
+            GlobalHeaderBefore = globalHeader,
+        };
+    }
+
+    /// <summary>
+    /// A PAX global header: its header-field records become defaults for what follows, the others join
+    /// <see cref="TarRecord.GlobalAttributes"/>. A record with an empty value removes the key, as POSIX says.
+    /// </summary>
+    private void ReadGlobalHeader(long size)
+    {
+        var records = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        ParsePax(ReadSmall(size, MaxPaxHeaderBytes, "PAX global header"), records);
+        Dictionary<string, byte[]>? attributes = null;
+        foreach (var (key, value) in records)
+        {
+            if (key is "path" or "linkpath" or "size")
+                throw Bad($"a PAX global header sets '{key}', which would apply to every entry that follows");
+            if (PaxTime.IsHeaderField(key))
+            {
+                if (value.Length == 0) _globalFields.Remove(key);
+                else _globalFields[key] = value;
+                continue;
+            }
+            attributes ??= _globalAttributes is null
+                ? new Dictionary<string, byte[]>(StringComparer.Ordinal)
+                : new Dictionary<string, byte[]>(_globalAttributes, StringComparer.Ordinal);
+            if (value.Length == 0) attributes.Remove(key);
+            else attributes[key] = value;
+            _globalHeader ??= new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            _globalHeader[key] = value;
+        }
+        if (attributes is not null)
+        {
+            if (attributes.Count > MaxPaxRecords) throw Bad($"PAX global headers hold more than {MaxPaxRecords} records");
+            _globalAttributes = attributes.Count == 0 ? null : attributes;
+        }
     }
 
     private static long Pad(long size) => (Block - size % Block) % Block;
@@ -179,9 +228,9 @@ public sealed class TarArchiveReader : IDisposable
             throw Bad($"the {Description} is not a tar archive, or it is corrupt: bad header checksum at offset {offset}");
     }
 
-    private byte[] ReadSmall(long size, string what)
+    private byte[] ReadSmall(long size, int limit, string what)
     {
-        if (size > 64 * 1024 * 1024) throw Bad($"{what} of {size} bytes is too large");
+        if (size > limit) throw Bad($"{what} of {size} bytes is too large (the limit is {limit} bytes)");
         var buffer = new byte[size];
         ReadExactly(buffer, what);
         SkipTo(_position + Pad(size));
@@ -202,6 +251,7 @@ public sealed class TarArchiveReader : IDisposable
             if (eq < 0) throw Bad("malformed PAX extended header record");
             string key = Encoding.UTF8.GetString(data, space + 1, eq - space - 1);
             into[key] = data.AsSpan(eq + 1, pos + length - 1 - (eq + 1)).ToArray();
+            if (into.Count > MaxPaxRecords) throw Bad($"a PAX header holds more than {MaxPaxRecords} records");
             pos += length;
         }
     }

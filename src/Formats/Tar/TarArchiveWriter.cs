@@ -31,9 +31,30 @@ public sealed class TarArchiveWriter : IDisposable
     public long Position { get; private set; }
 
     /// <summary>Writes a record read by <see cref="TarArchiveReader"/>, keeping its PAX mtime text when the time is unchanged.</summary>
-    public void WriteRecord(TarRecord record) =>
+    /// A PAX global header that stood before it is stated again first.
+    public void WriteRecord(TarRecord record)
+    {
+        if (record.GlobalHeaderBefore is { } global) WriteGlobalHeader(global);
         WriteEntry(record.Entry, record.Data,
             record.RawMtime is not null && record.Entry.ModificationTime == record.OriginalModificationTime ? record.RawMtime : null);
+    }
+
+    /// <summary>
+    /// Writes a PAX global header (type <c>g</c>, named <c>pax_global_header</c>) holding
+    /// <paramref name="records"/>: they apply to every entry written after it. Header-field records
+    /// (uid, mtime…) are refused: the writer states those per entry.
+    /// </summary>
+    public void WriteGlobalHeader(IReadOnlyDictionary<string, byte[]> records)
+    {
+        if (records.Count == 0) return;
+        var sorted = new SortedDictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var (k, v) in records)
+        {
+            if (PaxTime.IsHeaderField(k)) throw new ArgumentException($"'{k}' is a header field, written per entry", nameof(records));
+            sorted[k] = v;
+        }
+        WritePaxBlock("pax_global_header", (byte)'g', 0, sorted);
+    }
 
     /// <param name="data">The content: exactly <see cref="LayerEntry.Size"/> bytes are copied from it.</param>
     /// <param name="rawMtime">A PAX mtime text to write as it is (it must denote the entry's time).</param>
@@ -170,6 +191,14 @@ public sealed class TarArchiveWriter : IDisposable
 
     private void WritePaxHeader(string path, long seconds, SortedDictionary<string, byte[]> records)
     {
+        string trimmed = path.TrimEnd('/');
+        int slash = trimmed.LastIndexOf('/');
+        string headerName = slash < 0 ? "PaxHeaders/" + trimmed : trimmed[..slash] + "/PaxHeaders/" + trimmed[(slash + 1)..];
+        WritePaxBlock(headerName, (byte)'x', seconds, records);
+    }
+
+    private void WritePaxBlock(string headerName, byte type, long seconds, SortedDictionary<string, byte[]> records)
+    {
         using var body = new MemoryStream();
         foreach (var (key, value) in records)
         {
@@ -185,9 +214,6 @@ public sealed class TarArchiveWriter : IDisposable
             body.WriteByte((byte)'\n');
         }
 
-        string trimmed = path.TrimEnd('/');
-        int slash = trimmed.LastIndexOf('/');
-        string headerName = slash < 0 ? "PaxHeaders/" + trimmed : trimmed[..slash] + "/PaxHeaders/" + trimmed[(slash + 1)..];
         var header = new byte[Block];
         var h = header.AsSpan();
         PutString(h[..100], TruncateUtf8(headerName, 100));
@@ -196,7 +222,7 @@ public sealed class TarArchiveWriter : IDisposable
         PutOctal(h[116..124], 0);
         PutOctal(h[124..136], body.Length);
         PutOctal(h[136..148], Math.Clamp(seconds, 0, MaxOctal11));
-        h[156] = (byte)'x';
+        h[156] = type;
         "ustar\0"u8.CopyTo(h[257..263]);
         "00"u8.CopyTo(h[263..265]);
         WriteHeaderBlock(header);

@@ -28,6 +28,7 @@ public sealed class TarRewriteStream : ReadOnlyStream
     private long _dataSize;
     private int _padding;
     private bool _finished;
+    private Dictionary<string, byte[]>? _globalPending;
 
     public TarRewriteStream(Stream input, IReadOnlyList<ILayerEntryFilter> filters, string description = "layer")
         : this(input, filters.Select(LayerStage.Of).ToList(), description)
@@ -109,6 +110,17 @@ public sealed class TarRewriteStream : ReadOnlyStream
             return;
         }
         _input.Recording = false;
+        if (record.GlobalHeaderBefore is { } global)
+        {
+            // Stated again before the next entry written, even when this one is dropped.
+            Pend(ref _globalPending, global);
+            foreach (var tap in _stages.OfType<LayerStage.Tap>())
+            {
+                var pending = tap.PendingGlobal;
+                Pend(ref pending, global);
+                tap.PendingGlobal = pending;
+            }
+        }
 
         bool kept = true;
         foreach (var stage in _stages)
@@ -116,7 +128,12 @@ public sealed class TarRewriteStream : ReadOnlyStream
             if (stage is LayerStage.Tap tap)
             {
                 tap.Receiving = kept;
-                if (kept) tap.Writer.WriteHeaders(record.Entry, RawMtime(record));
+                if (kept)
+                {
+                    if (tap.PendingGlobal is not null) tap.Writer.WriteGlobalHeader(tap.PendingGlobal);
+                    tap.PendingGlobal = null;
+                    tap.Writer.WriteHeaders(record.Entry, RawMtime(record));
+                }
                 continue;
             }
             if (!kept) continue;
@@ -133,7 +150,12 @@ public sealed class TarRewriteStream : ReadOnlyStream
         _padding = TarArchiveWriter.PaddingFor(_dataSize);
         if (kept)
         {
-            if (!_preserve) _writer.WriteHeaders(record.Entry, RawMtime(record));
+            if (!_preserve)
+            {
+                if (_globalPending is not null) _writer.WriteGlobalHeader(_globalPending);
+                _writer.WriteHeaders(record.Entry, RawMtime(record));
+            }
+            _globalPending = null;
             _dataRemaining = _dataSize;
             _pending.Position = 0;
             if (_dataRemaining == 0) EndOfData();
@@ -151,6 +173,12 @@ public sealed class TarRewriteStream : ReadOnlyStream
             foreach (var tap in Taps()) tap.Writer.CompleteStreamedContent(_dataSize);
         }
         _pending.SetLength(0);
+    }
+
+    private static void Pend(ref Dictionary<string, byte[]>? pending, IReadOnlyDictionary<string, byte[]> records)
+    {
+        pending ??= new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var (k, v) in records) pending[k] = v;
     }
 
     private static string? RawMtime(TarRecord record) =>
