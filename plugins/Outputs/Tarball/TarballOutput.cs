@@ -19,6 +19,6 @@ public sealed class TarballOutput : IOutputPlugin
     {
         string path = FilePaths.FromUriTarget(invocation.Target, "tar://");
         var name = invocation.Options.GetString("name") is { } n ? ImageName.Parse(n) : null;
-        return Task.FromResult<IImageSink>(new DockerArchiveWriter(path, name));
+        return Task.FromResult<IImageSink>(new DockerArchiveWriter(path, name, invocation.TempDir));
     }
 }

@@ -12,19 +12,54 @@ namespace Occystrap.Formats.Archives;
 /// is written as a placeholder and filled in once the layer's digest and size are known, so no layer
 /// is spooled to a temporary file. Entry headers carry fixed times and owners, so the same image
 /// gives the same bytes.
+/// <para>
+/// A destination that cannot be renamed over or seeked in (<c>-</c> for standard output, a FIFO, a
+/// character device, or a symlink to one) is written front to back as a stream instead: each layer is
+/// spooled to a temporary file first, because its entry header needs its digest and size. The bytes
+/// are the same as the file's.
+/// </para>
 /// </summary>
 public sealed class DockerArchiveWriter : IImageSink
 {
-    private readonly AtomicFile _file;
+    private readonly AtomicFile? _file;
+    private readonly Stream _out;
+    private readonly string? _spoolDirectory;
     private readonly TarArchiveWriter _tar;
     private readonly HashSet<Digest> _written = [];
     private readonly ImageName? _nameOverride;
 
-    public DockerArchiveWriter(string path, ImageName? name = null)
+    /// <param name="path">A file path, or <c>-</c> for standard output.</param>
+    /// <param name="spoolDirectory">Where layers wait when the destination is a stream (default: the system's temporary folder).</param>
+    public DockerArchiveWriter(string path, ImageName? name = null, string? spoolDirectory = null)
     {
-        _file = new AtomicFile(path);
-        _tar = new TarArchiveWriter(_file.Stream, leaveOpen: true);
         _nameOverride = name;
+        if (IsStream(path))
+        {
+            _spoolDirectory = spoolDirectory ?? Path.GetTempPath();
+            _out = path == "-" ? Console.OpenStandardOutput() : OpenStream(path);
+        }
+        else
+        {
+            _file = new AtomicFile(path);
+            _out = _file.Stream;
+        }
+        _tar = new TarArchiveWriter(_out, leaveOpen: true);
+    }
+
+    /// <summary>True for <c>-</c> and for what a file cannot be renamed over: FIFOs, character devices, sockets, and symlinks to them.</summary>
+    public static bool IsStream(string path) =>
+        path == "-" || FileKind.Of(path, follow: true) is FileKindValue.Fifo or FileKindValue.CharacterDevice or FileKindValue.Socket;
+
+    private static FileStream OpenStream(string path)
+    {
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new OccystrapException($"cannot write {path}: {e.Message}");
+        }
     }
 
     /// <summary>One file, written front to back: layers come in image order, one at a time.</summary>
@@ -37,6 +72,7 @@ public sealed class DockerArchiveWriter : IImageSink
     {
         if (layer.Compression != LayerCompression.None)
             throw new InvalidOperationException("docker-save archives hold uncompressed layers");
+        if (_file is null) return await SpoolLayerAsync(layer, cancellationToken).ConfigureAwait(false);
         long headerOffset = _tar.WritePlaceholderFileHeader();
         long start = _file.Stream.Position;
         await layer.Stream.CopyToAsync(_file.Stream, 1024 * 1024, cancellationToken).ConfigureAwait(false);
@@ -56,6 +92,22 @@ public sealed class DockerArchiveWriter : IImageSink
         _file.Stream.Position = headerOffset;
         _file.Stream.Write(TarArchiveWriter.BuildFileHeader($"{diffId.Hex}/layer.tar", size));
         _file.Stream.Position = end;
+        return StoredLayer.Tar;
+    }
+
+    private async Task<StoredLayer> SpoolLayerAsync(LayerContent layer, CancellationToken cancellationToken)
+    {
+        // Deleted when closed, whatever happens.
+        string spool = Path.Combine(_spoolDirectory!, $".occystrap-layer-{Guid.NewGuid():N}.tar");
+        await using var file = new FileStream(spool, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1024 * 1024,
+            FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        await layer.Stream.CopyToAsync(file, 1024 * 1024, cancellationToken).ConfigureAwait(false);
+        var diffId = layer.DiffId;
+        if (!_written.Add(diffId)) return StoredLayer.Tar;
+        _tar.WriteFileHeader($"{diffId.Hex}/layer.tar", file.Length);
+        file.Position = 0;
+        await file.CopyToAsync(_out, 1024 * 1024, cancellationToken).ConfigureAwait(false);
+        _tar.CompleteStreamedContent(file.Length);
         return StoredLayer.Tar;
     }
 
@@ -93,7 +145,8 @@ public sealed class DockerArchiveWriter : IImageSink
         WriteSmall("repositories", JsonText.Serialize(repositories));
 
         _tar.Finish();
-        _file.Commit();
+        if (_file is not null) _file.Commit();
+        else _out.Flush();
         return Task.FromResult(new CommitResult(null, configDigest));
     }
 
@@ -110,7 +163,8 @@ public sealed class DockerArchiveWriter : IImageSink
     public ValueTask DisposeAsync()
     {
         _tar.Dispose();
-        _file.Dispose();
+        if (_file is not null) _file.Dispose();
+        else _out.Dispose();
         return ValueTask.CompletedTask;
     }
 }

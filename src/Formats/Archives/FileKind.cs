@@ -22,7 +22,11 @@ internal static class FileKind
     [DllImport("libc", EntryPoint = "lstat", SetLastError = true)]
     private static extern int LStat(string path, byte[] buffer);
 
-    public static FileKindValue Of(string path)
+    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
+    private static extern int Stat(string path, byte[] buffer);
+
+    /// <summary>What the path itself is (a symlink is reported as one), or with <paramref name="follow"/>, what it leads to.</summary>
+    public static FileKindValue Of(string path, bool follow = false)
     {
         if (!File.Exists(path) && !Directory.Exists(path) && !IsSymlink(path)) return FileKindValue.Missing;
         // st_mode's offset in struct stat: 24 on x86-64, 16 on arm64 (glibc and musl alike).
@@ -36,7 +40,8 @@ internal static class FileKind
         var buffer = new byte[256];
         try
         {
-            if (LStat(path, buffer) != 0) return Fallback(path);
+            if ((follow ? Stat(path, buffer) : LStat(path, buffer)) != 0)
+                return follow ? FileKindValue.Missing : Fallback(path);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {

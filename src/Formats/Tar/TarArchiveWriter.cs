@@ -140,6 +140,16 @@ public sealed class TarArchiveWriter : IDisposable
         return offset;
     }
 
+    /// <summary>
+    /// Writes the header <see cref="BuildFileHeader"/> gives, for content of known size that the caller
+    /// then streams into <see cref="BaseStream"/> and ends with <see cref="CompleteStreamedContent"/>.
+    /// </summary>
+    public void WriteFileHeader(string path, long size)
+    {
+        _stream.Write(BuildFileHeader(path, size));
+        Position += Block;
+    }
+
     /// <summary>Writes padding after content that was streamed straight into <see cref="BaseStream"/>.</summary>
     public void CompleteStreamedContent(long size)
     {
