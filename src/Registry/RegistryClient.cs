@@ -86,7 +86,10 @@ public sealed class RegistryClient : IDisposable
     public static string PushScope(string repository) => $"repository:{repository}:pull,push";
 
     /// <summary>GET a manifest or index by tag or digest; checks its digest. Returns the bytes, media type and digest.</summary>
-    public async Task<(byte[] Body, string MediaType, Digest Digest)> GetManifestAsync(string repository, string reference, CancellationToken ct)
+    public Task<(byte[] Body, string MediaType, Digest Digest)> GetManifestAsync(string repository, string reference, CancellationToken ct) =>
+        WithBodyRetriesAsync($"manifest {repository}:{reference}", () => GetManifestOnceAsync(repository, reference, ct), ct);
+
+    private async Task<(byte[] Body, string MediaType, Digest Digest)> GetManifestOnceAsync(string repository, string reference, CancellationToken ct)
     {
         using var response = await SendAsync(() =>
         {
@@ -124,7 +127,10 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>Reads a small blob (a config) whole and checks its digest.</summary>
-    public async Task<byte[]> GetBlobAsync(string repository, Digest digest, int limit, CancellationToken ct)
+    public Task<byte[]> GetBlobAsync(string repository, Digest digest, int limit, CancellationToken ct) =>
+        WithBodyRetriesAsync($"blob {digest.Short}", () => GetBlobOnceAsync(repository, digest, limit, ct), ct);
+
+    private async Task<byte[]> GetBlobOnceAsync(string repository, Digest digest, int limit, CancellationToken ct)
     {
         using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/blobs/{digest}")),
             [PullScope(repository)], $"blob {digest.Short}", ct).ConfigureAwait(false);
@@ -254,6 +260,13 @@ public sealed class RegistryClient : IDisposable
                 if (attempt >= _options.Attempts) return response;
                 response.Dispose();
             }
+            catch (RegistryException e) when (e.Retryable && !ct.IsCancellationRequested)
+            {
+                // A token service's answer that stalled or broke off.
+                response?.Dispose();
+                failure = e.Message;
+                if (attempt >= _options.Attempts) throw new RegistryException($"{e.Message} (after {attempt} attempts)", inner: e);
+            }
             catch (Exception e) when (IsTransient(e, ct))
             {
                 response?.Dispose();
@@ -261,12 +274,37 @@ public sealed class RegistryClient : IDisposable
                 if (attempt >= _options.Attempts)
                     throw new RegistryException($"{Host}: {what}: {failure} (after {attempt} attempts)", inner: e);
             }
-            var delay = wait ?? TimeSpan.FromTicks(_options.FirstBackoff.Ticks * (1L << Math.Min(attempt - 1, 6)));
-            Interlocked.Increment(ref _retries);
-            _options.Logger.LogWarning("{Host}: {What}: {Failure}; retrying in {Delay:0.0}s (attempt {Attempt} of {Attempts})",
-                Host, what, failure, delay.TotalSeconds, attempt + 1, _options.Attempts);
-            await Task.Delay(delay, ct).ConfigureAwait(false);
+            await BackOffAsync(what, failure, wait, attempt, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Runs a request whose body is read whole (a manifest, a config) again when the body stalls or
+    /// breaks off, within the same retry budget as <see cref="SendAsync"/>.
+    /// </summary>
+    private async Task<T> WithBodyRetriesAsync<T>(string what, Func<Task<T>> fetch, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await fetch().ConfigureAwait(false);
+            }
+            catch (RegistryException e) when (e.Retryable && !ct.IsCancellationRequested)
+            {
+                if (attempt >= _options.Attempts) throw new RegistryException($"{e.Message} (after {attempt} attempts)", inner: e);
+                await BackOffAsync(what, e.Message, null, attempt, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task BackOffAsync(string what, string failure, TimeSpan? wait, int attempt, CancellationToken ct)
+    {
+        var delay = wait ?? TimeSpan.FromTicks(_options.FirstBackoff.Ticks * (1L << Math.Min(attempt - 1, 6)));
+        Interlocked.Increment(ref _retries);
+        _options.Logger.LogWarning("{Host}: {What}: {Failure}; retrying in {Delay:0.0}s (attempt {Attempt} of {Attempts})",
+            Host, what, failure, delay.TotalSeconds, attempt + 1, _options.Attempts);
+        await Task.Delay(delay, ct).ConfigureAwait(false);
     }
 
     /// <summary>Sends a request whose body cannot be replayed: auth is settled first with a bodiless probe if needed.</summary>
@@ -518,7 +556,11 @@ public sealed class RegistryClient : IDisposable
                 }
                 catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
                 {
-                    throw new RegistryException($"{Host}: a response from {response.RequestMessage?.RequestUri?.Authority} sent no data for {_options.Timeout.TotalSeconds:0}s", inner: e);
+                    throw new RegistryException($"{Host}: a response from {response.RequestMessage?.RequestUri?.Authority} sent no data for {_options.Timeout.TotalSeconds:0}s", inner: e) { Retryable = true };
+                }
+                catch (Exception e) when (e is IOException or HttpRequestException && !ct.IsCancellationRequested)
+                {
+                    throw new RegistryException($"{Host}: a response from {response.RequestMessage?.RequestUri?.Authority} broke off: {e.Message}", inner: e) { Retryable = true };
                 }
             }
             if (n == 0) break;

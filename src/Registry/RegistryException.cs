@@ -13,4 +13,7 @@ public sealed class RegistryException : OccystrapException
     }
 
     public HttpStatusCode? Status { get; }
+
+    /// <summary>A body that stalled or broke off: the request may be made again.</summary>
+    internal bool Retryable { get; init; }
 }
