@@ -89,8 +89,50 @@ public sealed class ParserFuzzTests : IDisposable
         {
             Layer(("etc/hostname", "one\n"), ("usr/share/doc/a-rather-long-path-name-that-needs-more-than-a-hundred-characters/" + new string('x', 80), "two\n")),
             RandomImage.Create([3000]).StoredLayers[0].Tar,
+            WithGlobalHeader(),
         };
         Fuzz("tar", seeds, input => ReadTar(new MemoryStream(input)));
+    }
+
+    private sealed class Touch : ILayerEntryFilter
+    {
+        public EntryAction Process(LayerEntry entry)
+        {
+            entry.ModificationTime = DateTimeOffset.UnixEpoch;
+            return entry.Path.Contains('b') ? EntryAction.Drop : EntryAction.Keep;
+        }
+    }
+
+    [Fact]
+    public void A_rewritten_tar_gives_a_tar_or_a_format_error()
+    {
+        var seeds = new[] { WithGlobalHeader(), RandomImage.Create([2000]).StoredLayers[0].Tar };
+        Fuzz("rewrite", seeds, input =>
+        {
+            using var rewrite = new TarRewriteStream(new MemoryStream(input), [new Touch()]);
+            var output = new MemoryStream();
+            rewrite.CopyTo(output);
+            output.Position = 0;
+            ReadTar(output);
+        });
+    }
+
+    /// <summary>A global header with an owner and a comment, then entries with xattrs and a long name.</summary>
+    private static byte[] WithGlobalHeader()
+    {
+        var ms = new MemoryStream();
+        using (var writer = new TarArchiveWriter(ms, leaveOpen: true))
+        {
+            writer.WriteGlobalHeader(new Dictionary<string, byte[]> { ["comment"] = "hello"u8.ToArray(), ["SCHILY.xattr.user.g"] = [1, 2] });
+            var a = new LayerEntry("a", EntryKind.File, 3) { Mode = 0x1A4 };
+            a.ExtendedAttributes["SCHILY.xattr.security.capability"] = [0, 0, 0, 2, 0x20, 0, 0, 0];
+            writer.WriteEntry(a, new MemoryStream("abc"u8.ToArray()));
+            writer.WriteGlobalHeader(new Dictionary<string, byte[]> { ["comment"] = [] });
+            writer.WriteEntry(new LayerEntry("dir/" + new string('b', 120), EntryKind.File, 0) { Uid = 3_000_000 }, null);
+            writer.WriteEntry(new LayerEntry("c", EntryKind.Symlink, 0) { LinkTarget = "a" }, null);
+            writer.Finish();
+        }
+        return ms.ToArray();
     }
 
     [Fact]
