@@ -121,6 +121,16 @@ public sealed class ExtractorTests : IDisposable
     }
 
     [Fact]
+    public void Leading_dot_slash_is_stripped_and_the_root_entry_leaves_the_root_alone()
+    {
+        string before = Shell.Run($"stat -c '%a' '{_root}'").Trim();
+        Extract(Tar(D("./", mode: 0x16D, set: e => e.ModificationTime = T0), D("./x/"), F("./x/y"), F("x//./z")));
+        Assert.True(File.Exists(P("x/y")) && File.Exists(P("x/z")));
+        Assert.Equal(before, Shell.Run($"stat -c '%a' '{_root}'").Trim());
+        Assert.NotEqual("555", before);
+    }
+
+    [Fact]
     public void Owners_are_set_before_the_mode_so_setuid_survives()
     {
         Extract(Tar(
@@ -272,6 +282,7 @@ public sealed class ExtractorTests : IDisposable
         ["abs -> /outside, abs/file"] = (outside => Tar(L("abs", outside), F("abs/canary", "pwned")), "goes through symlink 'abs' that leads outside the root"),
         ["hardlink to ../outside/canary"] = (_ => Tar(H("h", "../outside/canary")), "hardlink target '../outside/canary' climbs above the root with '..'"),
         ["hardlink through an escaping symlink"] = (_ => Tar(L("evil", "../../outside"), H("h", "evil/canary")), "goes through symlink 'evil' that leads outside the root"),
+        ["hardlink to a directory"] = (_ => Tar(D("dir/"), H("h", "dir")), "hardlink target 'dir' is a directory"),
         ["hardlink to a missing file"] = (_ => Tar(H("h", "nothing")), "hardlink target 'nothing' does not exist"),
         ["loop a -> b, b -> a, a/x"] = (_ => Tar(L("a", "b"), L("b", "a"), F("a/x")), "goes through a symlink loop at"),
         ["directory replaced by an escaping symlink in the same layer"] =
