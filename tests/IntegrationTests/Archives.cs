@@ -48,6 +48,26 @@ internal static class Archives
         Write(destination, repoTag, Encoding.UTF8.GetBytes($"{{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{{}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{ids}]}}}}"), layers);
     }
 
+    /// <summary>An image of the given layer tars (uncompressed), with a minimal config naming their diff_ids.</summary>
+    public static void FromLayers(string destination, string repoTag, List<byte[]> layers)
+    {
+        string ids = string.Join(",", layers.Select(l => $"\"sha256:{Sha(l)}\""));
+        Write(destination, repoTag, Encoding.UTF8.GetBytes($"{{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{{}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{ids}]}}}}"), layers);
+    }
+
+    /// <summary>A layer tar of the given entries (content for files as text).</summary>
+    public static byte[] Layer(params (LayerEntry Entry, string? Content)[] entries)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new TarArchiveWriter(ms, leaveOpen: true))
+        {
+            foreach (var (entry, content) in entries)
+                w.WriteEntry(entry, content is null ? null : new MemoryStream(Encoding.UTF8.GetBytes(content)));
+            w.Finish();
+        }
+        return ms.ToArray();
+    }
+
     private static void Write(string destination, string repoTag, byte[] config, List<byte[]> layers)
     {
         using var file = File.Create(destination);

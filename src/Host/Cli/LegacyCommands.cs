@@ -53,7 +53,7 @@ internal static class LegacyCommands
                 {
                     var n when n.StartsWith("fetch-to-", StringComparison.Ordinal) || n == "search-layers" => $"registry://{v["REGISTRY"]}/{v["IMAGE"]}:{v["TAG"]}",
                     var n when n.StartsWith("docker-", StringComparison.Ordinal) || n == "search-layers-docker" => $"docker://{v["IMAGE"]}:{v["TAG"]}{socketQuery}",
-                    "recreate-image" => $"dir://{v["PATH"]}",
+                    "recreate-image" => $"dir://{v["PATH"]}?image={Uri.EscapeDataString(v["IMAGE"] + ":" + v["TAG"])}",
                     _ => $"tar://{v["TARFILE"]}",
                 };
                 if (shape.Search)
