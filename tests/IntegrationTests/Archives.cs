@@ -49,10 +49,16 @@ internal static class Archives
     }
 
     /// <summary>An image of the given layer tars (uncompressed), with a minimal config naming their diff_ids.</summary>
-    public static void FromLayers(string destination, string repoTag, List<byte[]> layers)
+    public static void FromLayers(string destination, string repoTag, List<byte[]> layers, JsonObject? containerConfig = null)
     {
-        string ids = string.Join(",", layers.Select(l => $"\"sha256:{Sha(l)}\""));
-        Write(destination, repoTag, Encoding.UTF8.GetBytes($"{{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{{}},\"rootfs\":{{\"type\":\"layers\",\"diff_ids\":[{ids}]}}}}"), layers);
+        var config = new JsonObject
+        {
+            ["architecture"] = "amd64",
+            ["os"] = "linux",
+            ["config"] = containerConfig ?? new JsonObject(),
+            ["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = new JsonArray(layers.Select(l => (JsonNode)$"sha256:{Sha(l)}").ToArray()) },
+        };
+        Write(destination, repoTag, Encoding.UTF8.GetBytes(config.ToJsonString()), layers);
     }
 
     /// <summary>A layer tar of the given entries (content for files as text).</summary>

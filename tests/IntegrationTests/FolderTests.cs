@@ -20,19 +20,19 @@ public sealed class FolderTests : IDisposable
     private static readonly DateTimeOffset T1 = DateTimeOffset.FromUnixTimeSeconds(1_600_000_000);
     private static readonly DateTimeOffset T2 = DateTimeOffset.FromUnixTimeSeconds(1_700_000_000);
 
-    private static LayerEntry Dir(string path, int mode = 0x1ED, long uid = 0) => new(path, EntryKind.Directory, 0) { Mode = mode, Uid = uid, Gid = uid, ModificationTime = T1 };
+    internal static LayerEntry Dir(string path, int mode = 0x1ED, long uid = 0) => new(path, EntryKind.Directory, 0) { Mode = mode, Uid = uid, Gid = uid, ModificationTime = T1 };
 
-    private static (LayerEntry, string?) F(string path, string content, int mode = 0x1A4, long uid = 0, DateTimeOffset? time = null, params (string Key, byte[] Value)[] xattrs)
+    internal static (LayerEntry, string?) F(string path, string content, int mode = 0x1A4, long uid = 0, DateTimeOffset? time = null, params (string Key, byte[] Value)[] xattrs)
     {
         var e = new LayerEntry(path, EntryKind.File, Encoding.UTF8.GetByteCount(content)) { Mode = mode, Uid = uid, Gid = uid, ModificationTime = time ?? T1 };
         foreach (var (k, v) in xattrs) e.ExtendedAttributes["SCHILY.xattr." + k] = v;
         return (e, content);
     }
 
-    private static (LayerEntry, string?) E(LayerEntry e) => (e, null);
+    internal static (LayerEntry, string?) E(LayerEntry e) => (e, null);
 
     /// <summary>Two layers with everything a real image holds: whiteouts (nested, of folders, of paths never seen), an opaque folder, hardlinks, symlinks, long names, setuid and sticky modes, devices, a FIFO, xattrs, owners and times.</summary>
-    private static List<byte[]> RichLayers()
+    internal static List<byte[]> RichLayers()
     {
         string longDir = "usr/share/" + new string('d', 90) + "/" + new string('e', 60);
         var first = Archives.Layer(
@@ -66,7 +66,7 @@ public sealed class FolderTests : IDisposable
     }
 
     /// <summary>Everything find and getfattr say about a tree, one line per path, sorted.</summary>
-    private static List<string> Describe(string root)
+    internal static List<string> Describe(string root)
     {
         var lines = Must("find", root, "-mindepth", "1", "-printf", "%P|%y|%m|%U:%G|%l|%T@|%s\\n")
             .Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -215,7 +215,7 @@ public sealed class FolderTests : IDisposable
             string target = Path.Combine(work, root ? "out-root" : "out-user");
             var r = root
                 ? Occy("process", $"tar://{_dir["bad.tar"]}", $"dir://{target}?expand=true")
-                : Unprivileged(work, "process", $"tar://{_dir["bad.tar"]}", $"dir://{target}?expand=true");
+                : Tooling.Unprivileged(_dir, work, "process", $"tar://{_dir["bad.tar"]}", $"dir://{target}?expand=true");
             r.Code.Should().Be(1, r.ToString());
             var errors = r.Stderr.Split('\n').Where(l => l.Contains("error", StringComparison.OrdinalIgnoreCase)).ToList();
             errors.Should().ContainSingle(r.ToString()).Which.Should().Contain($"'{entry}'").And.Contain("layer 2");
@@ -225,23 +225,5 @@ public sealed class FolderTests : IDisposable
             Directory.Exists(target).Should().BeFalse("nothing is left half-written");
             Directory.GetFileSystemEntries(work).Should().BeEmpty(r.ToString());
         }
-    }
-
-    /// <summary>Runs a copy of the tool as nobody, writing under <paramref name="work"/> (made nobody's).</summary>
-    private Result Unprivileged(string work, params string[] args)
-    {
-        string copy = _dir["tool"];
-        if (!Directory.Exists(copy))
-        {
-            Must("cp", "-r", Path.GetDirectoryName(Tooling.Occystrap)!, copy);
-            Must("chmod", "-R", "a+rX", _dir.Path);
-        }
-        Must("chown", "nobody", work);
-        Must("chmod", "a+r", _dir["bad.tar"]);
-        string tmp = _dir["user-tmp"];
-        Directory.CreateDirectory(tmp);
-        Must("chmod", "1777", tmp);
-        return Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", Path.Combine(copy, Path.GetFileName(Tooling.Occystrap)), .. args],
-            new Dictionary<string, string?> { ["HOME"] = tmp, ["DOTNET_CLI_HOME"] = tmp, ["TMPDIR"] = tmp });
     }
 }

@@ -66,6 +66,23 @@ internal static class Tooling
         return r.Stdout;
     }
 
+    /// <summary>
+    /// Runs a copy of the tool (under <paramref name="dir"/>, so that any user may run it) as nobody,
+    /// with <paramref name="work"/> made nobody's and everything under <paramref name="dir"/> readable.
+    /// </summary>
+    public static Result Unprivileged(TempDir dir, string work, params string[] args)
+    {
+        string copy = dir["tool"];
+        if (!Directory.Exists(copy)) Must("cp", "-r", Path.GetDirectoryName(Occystrap)!, copy);
+        Must("chmod", "-R", "a+rX", dir.Path);
+        Must("chown", "nobody", work);
+        string tmp = dir["user-tmp"];
+        Directory.CreateDirectory(tmp);
+        Must("chmod", "1777", tmp);
+        return Run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", Path.Combine(copy, Path.GetFileName(Occystrap)), .. args],
+            new Dictionary<string, string?> { ["HOME"] = tmp, ["DOTNET_CLI_HOME"] = tmp, ["TMPDIR"] = tmp });
+    }
+
     /// <summary>The socket of a daemon that ./test.sh starts; a test that needs one fails without it.</summary>
     public static string Daemon(string variable)
     {

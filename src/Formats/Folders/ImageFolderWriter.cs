@@ -48,17 +48,8 @@ public sealed class ImageFolderWriter : IImageSink
         _log = log;
         _extractOptions = extractOptions ?? new ExtractOptions();
         ParallelLayers = parallel;
-        if (File.Exists(_target) || FileKind.Of(_target) is not (FileKindValue.Missing or FileKindValue.Directory))
-            throw new OccystrapException($"cannot write {folder}: it is not a folder");
-        string parent = Path.GetDirectoryName(_target) ?? throw new OccystrapException($"cannot write {folder}: it has no parent folder");
-        if (!Directory.Exists(parent)) throw new OccystrapException($"cannot write {folder}: the folder {parent} does not exist");
-        if (Directory.Exists(_target) && !ImageFolder.IsLayout(_target)
-            && Directory.EnumerateFileSystemEntries(_target).Any(e => !IsOurs(Path.GetFileName(e))))
-        {
-            // Another writer with unique names may have made it a layout since the first look.
-            if (!ImageFolder.IsLayout(_target))
-                throw new OccystrapException($"{folder} is a folder that is neither empty nor a dir:// layout; refusing to write into it");
-        }
+        // Another writer with unique names may make it a layout while we look: the check looks twice.
+        Trees.CheckDestination(_target, folder, ImageFolder.IsLayout, "a dir:// layout");
         if (uniqueNames)
         {
             _created = !Directory.Exists(_target);
@@ -67,13 +58,10 @@ public sealed class ImageFolderWriter : IImageSink
         }
         else
         {
-            _work = Path.Combine(parent, $".{Path.GetFileName(_target)}.{Guid.NewGuid():N}.partial");
+            _work = Trees.Beside(_target);
             Directory.CreateDirectory(_work);
         }
     }
-
-    /// <summary>Hidden files of writers at work (".NAME.….partial", the catalog's lock) do not make a folder foreign.</summary>
-    private static bool IsOurs(string name) => name == ImageFolder.LockFile || (name.StartsWith('.') && name.EndsWith(".partial", StringComparison.Ordinal));
 
     /// <summary>Expanding applies every layer in image order; otherwise distinct layers are written in parallel.</summary>
     public LayerDelivery Delivery => _expand ? LayerDelivery.EveryLayerInOrder : LayerDelivery.DistinctInParallel;
@@ -156,27 +144,14 @@ public sealed class ImageFolderWriter : IImageSink
             var report = extractor.Finish();
             if (report.Warning is { } warning) _log.LogWarning("{Folder}: {Warning}", _target, warning);
             string treeName = Path.GetFileNameWithoutExtension(manifestName);
-            ReplaceFolder(_tree!, Path.Combine(_work, treeName));
+            Trees.Replace(_tree!, Path.Combine(_work, treeName));
         }
 
         ImageFolder.AddToCatalog(_work, image.Name, manifestName);
-        if (!_uniqueNames) ReplaceFolder(_work, _target);
+        if (!_uniqueNames) Trees.Replace(_work, _target);
         _committed = true;
         _log.LogInformation("wrote {Image} to {Folder}", image.Name.ToString(), _target);
         return Task.FromResult(new CommitResult(null, configDigest));
-    }
-
-    /// <summary>Puts <paramref name="built"/> at <paramref name="destination"/>, replacing what stands there (an earlier result).</summary>
-    private static void ReplaceFolder(string built, string destination)
-    {
-        string? old = null;
-        if (Directory.Exists(destination))
-        {
-            old = Path.Combine(Path.GetDirectoryName(destination)!, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.old.partial");
-            Directory.Move(destination, old);
-        }
-        Directory.Move(built, destination);
-        if (old is not null) Trees.Remove(old);
     }
 
     public ValueTask DisposeAsync()
