@@ -55,9 +55,9 @@ public sealed class FolderTests : IDisposable
             E(Dir("ro/", mode: 0x16D)), F("ro/inside", "in a 0555 folder"));
         var second = Archives.Layer(
             E(Dir("opt/")), E(new LayerEntry("opt/.wh.gone", EntryKind.File, 0) { ModificationTime = T2 }),
-            E(new LayerEntry("etc/.wh.note", EntryKind.File, 0) { ModificationTime = T2 }),
+            E(Dir("etc/")), E(new LayerEntry("etc/.wh.note", EntryKind.File, 0) { ModificationTime = T2 }),
             E(new LayerEntry(".wh.never-there", EntryKind.File, 0) { ModificationTime = T2 }),
-            E(Dir("var/lib/opq/")), F("var/lib/opq/new-before", "n"),
+            E(Dir("var/")), E(Dir("var/lib/")), E(Dir("var/lib/opq/")), F("var/lib/opq/new-before", "n"),
             E(new LayerEntry("var/lib/opq/.wh..wh..opq", EntryKind.File, 0) { ModificationTime = T2 }),
             F("var/lib/opq/new-after", "m"),
             F("etc/hostname", "box2\n", time: T2),
@@ -224,6 +224,24 @@ public sealed class FolderTests : IDisposable
             File.Exists("/tmp/occy-absolute-canary").Should().BeFalse();
             Directory.Exists(target).Should().BeFalse("nothing is left half-written");
             Directory.GetFileSystemEntries(work).Should().BeEmpty(r.ToString());
+        }
+    }
+
+    /// <summary>Each hostile layer, on top of a harmless one, is refused by an output scheme with one line, and leaves nothing.</summary>
+    internal static void RefusedByEveryOutput(TempDir dir, string scheme, JsonObject? process = null)
+    {
+        File.WriteAllText(dir["canary"], "safe");
+        foreach (var row in Hostile())
+        {
+            var (name, layer) = ((string)row[0], (byte[])row[1]);
+            string work = dir[$"w-{name.Replace(' ', '-')}/x"];
+            Directory.CreateDirectory(work);
+            Archives.FromLayers(dir["bad.tar"], "occy/bad:1", [Archives.Layer(F("ok", "fine")), layer], (JsonObject?)process?.DeepClone());
+            var r = Occy("process", $"tar://{dir["bad.tar"]}", $"{scheme}://{work}/out");
+            r.Code.Should().Be(1, r.ToString());
+            r.Stderr.Should().Contain($"'{row[2]}'").And.Contain("layer 2");
+            Directory.GetFileSystemEntries(work).Should().BeEmpty(name);
+            File.ReadAllText(dir["canary"]).Should().Be("safe");
         }
     }
 }

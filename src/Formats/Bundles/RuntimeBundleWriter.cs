@@ -61,7 +61,7 @@ public sealed class RuntimeBundleWriter : IImageSink
             if (!_written.Contains(l.DiffId)) throw new InvalidOperationException($"layer {l.DiffId} was never written");
         var report = _extractor.Finish();
         if (report.Warning is { } warning) _log.LogWarning("{Folder}: {Warning}", _target, warning);
-        if (_rootless && ImageConfig.Parse(image.Config).Config.User is { Length: > 0 } user && RuntimeSpec.ResolveUser(user, _rootfs) is not (0, 0, _, _))
+        if (_rootless && ImageConfig.Parse(image.Config).Config.User is { Length: > 0 } user && RuntimeSpec.ResolveUser(user, path => RootfsFiles.Lines(_rootfs, path)) is not (0, 0, _, _))
             _log.LogWarning("the image's user '{User}' cannot be mapped in a rootless bundle; it runs as root of its user namespace, which is the user who runs it", user);
         var spec = RuntimeSpec.Build(image.Config, _rootfs, _rootless, Extract.Native.geteuid(), Extract.Native.getegid());
         AtomicFile.WriteAllBytes(Path.Combine(_work, "config.json"), JsonText.Serialize(spec));
@@ -77,14 +77,7 @@ public sealed class RuntimeBundleWriter : IImageSink
         _extractor.Dispose();
         if (!_committed)
         {
-            try
-            {
-                Trees.Remove(_work);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                _log.LogWarning("could not remove the unfinished bundle {Folder}: {Reason}", _work, e.Message);
-            }
+            Trees.RemoveUnfinished(_work, _log);
         }
         return ValueTask.CompletedTask;
     }

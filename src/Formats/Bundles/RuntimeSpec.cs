@@ -20,14 +20,18 @@ public static class RuntimeSpec
     /// <param name="rootfs">The extracted root filesystem, where a user name is looked up.</param>
     /// <param name="rootless">A rootless bundle: a user namespace mapping root to <paramref name="hostUid"/>:<paramref name="hostGid"/>,
     /// in which the process runs as root (the only id mapped).</param>
-    public static JsonObject Build(ReadOnlyMemory<byte> imageConfig, string rootfs, bool rootless, long hostUid, long hostGid)
+    public static JsonObject Build(ReadOnlyMemory<byte> imageConfig, string rootfs, bool rootless, long hostUid, long hostGid) =>
+        Build(imageConfig, path => RootfsFiles.Lines(rootfs, path), rootless, hostUid, hostGid);
+
+    /// <param name="readImageFile">The lines of a file of the image by its path in the image (none when it has no such file).</param>
+    public static JsonObject Build(ReadOnlyMemory<byte> imageConfig, Func<string, IReadOnlyList<string>> readImageFile, bool rootless, long hostUid, long hostGid)
     {
         var config = ImageConfig.Parse(imageConfig).Config;
         var args = new JsonArray();
         foreach (string a in (config.Entrypoint ?? []).Concat(config.Cmd ?? [])) args.Add(a);
         if (args.Count == 0) throw new OccystrapException("the image has no Entrypoint and no Cmd: a runtime bundle needs a command to run");
         // A rootless bundle maps one id, root, to the user who runs it: the image's user cannot be mapped.
-        var (uid, gid, additional, home) = ResolveUser(rootless ? null : config.User, rootfs);
+        var (uid, gid, additional, home) = ResolveUser(rootless ? null : config.User, readImageFile);
         var env = Environment(config.Env ?? [], home);
         var user = new JsonObject { ["uid"] = uid, ["gid"] = gid };
         if (additional.Count > 0) user["additionalGids"] = new JsonArray(additional.Select(g => (JsonNode)g).ToArray());
@@ -118,13 +122,13 @@ public static class RuntimeSpec
     /// A name is looked up in the image's <c>/etc/passwd</c> (its primary gid comes with it) and a
     /// group name in <c>/etc/group</c>; a user without a group also gets the groups that list it.
     /// </summary>
-    public static (long Uid, long Gid, IReadOnlyList<long> AdditionalGids, string? Home) ResolveUser(string? user, string rootfs)
+    public static (long Uid, long Gid, IReadOnlyList<long> AdditionalGids, string? Home) ResolveUser(string? user, Func<string, IReadOnlyList<string>> readImageFile)
     {
-        var passwd = Entries(rootfs, "/etc/passwd", 7);
+        var passwd = Entries(readImageFile, "/etc/passwd", 7);
         if (string.IsNullOrEmpty(user)) return (0, 0, [], passwd.FirstOrDefault(p => p[2] == "0")?[5] ?? "/");
         string[] split = user.Split(':', 2);
         string userPart = split[0], groupPart = split.Length > 1 ? split[1] : "";
-        var groups = Entries(rootfs, "/etc/group", 4);
+        var groups = Entries(readImageFile, "/etc/group", 4);
 
         string[]? entry = IsId(userPart, out long uid)
             ? passwd.FirstOrDefault(p => p[2] == userPart)
@@ -154,7 +158,7 @@ public static class RuntimeSpec
     private static long ParseId(string s, string file) =>
         IsId(s, out long id) ? id : throw new OccystrapException($"the image's {file} has an id that is not a number: '{s}'");
 
-    private static List<string[]> Entries(string rootfs, string file, int fields) => RootfsFiles.Lines(rootfs, file)
+    private static List<string[]> Entries(Func<string, IReadOnlyList<string>> read, string file, int fields) => read(file)
         .Where(l => l.Length > 0 && !l.StartsWith('#'))
         .Select(l => l.Split(':'))
         .Where(p => p.Length >= fields)

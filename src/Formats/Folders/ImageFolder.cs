@@ -71,6 +71,27 @@ public static class ImageFolder
         AtomicFile.WriteAllBytes(Path.Combine(folder, CatalogFile), JsonText.Serialize(root));
     }
 
+    /// <summary>
+    /// Writes the config (<c>CONFIGHEX.json</c>, byte for byte) and the manifest file of an image whose
+    /// layers are at <c>DIFFIDHEX/layer.tar</c>, each file atomically; returns the config's digest.
+    /// </summary>
+    internal static Digest WriteImageFiles(string folder, ImageResult image, bool uniqueNames)
+    {
+        var configDigest = Digest.Compute(image.Config.Span);
+        string configName = $"{configDigest.Hex}.json";
+        string configPath = Path.Combine(folder, configName);
+        if (!File.Exists(configPath)) AtomicFile.WriteAllBytes(configPath, image.Config.Span);
+        var entry = new JsonObject
+        {
+            ["Config"] = configName,
+            ["Layers"] = new JsonArray(image.Layers.Select(l => (JsonNode)JsonValue.Create($"{l.DiffId.Hex}/layer.tar")!).ToArray()),
+            ["RepoTags"] = image.Name.IsUnnamed ? new JsonArray() : new JsonArray(JsonValue.Create($"{image.Name.Repository}:{CatalogTag(image.Name)}")),
+        };
+        if (uniqueNames) entry["ImageName"] = CatalogName(image.Name);
+        AtomicFile.WriteAllBytes(Path.Combine(folder, ManifestFileName(image.Name, uniqueNames)), JsonText.Serialize(new JsonArray(entry)));
+        return configDigest;
+    }
+
     /// <summary>A file of the layout, read whole up to 16 MiB.</summary>
     internal static byte[] ReadSmall(string path, long limit = 16 * 1024 * 1024)
     {

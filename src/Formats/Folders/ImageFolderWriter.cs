@@ -85,7 +85,7 @@ public sealed class ImageFolderWriter : IImageSink
                 else
                 {
                     // One pass: the extractor reads the layer, and what it reads goes to layer.tar on the way.
-                    using var tee = new TeeStream(layer.Stream, file);
+                    using var tee = new TeeReadStream(layer.Stream, file);
                     ExtractorFor().ApplyLayer(tee, $"{layer.Index + 1}", ct);
                     await tee.CopyToAsync(Stream.Null, 1024 * 1024, ct).ConfigureAwait(false);
                 }
@@ -123,20 +123,8 @@ public sealed class ImageFolderWriter : IImageSink
     {
         foreach (var l in image.Layers)
             if (!_written.Contains(l.DiffId)) throw new InvalidOperationException($"layer {l.DiffId} was never written");
-        var configDigest = Digest.Compute(image.Config.Span);
-        string configName = $"{configDigest.Hex}.json";
-        string configPath = Path.Combine(_work, configName);
-        if (!File.Exists(configPath)) AtomicFile.WriteAllBytes(configPath, image.Config.Span);
-
+        var configDigest = ImageFolder.WriteImageFiles(_work, image, _uniqueNames);
         string manifestName = ImageFolder.ManifestFileName(image.Name, _uniqueNames);
-        var entry = new JsonObject
-        {
-            ["Config"] = configName,
-            ["Layers"] = new JsonArray(image.Layers.Select(l => (JsonNode)JsonValue.Create($"{l.DiffId.Hex}/layer.tar")!).ToArray()),
-            ["RepoTags"] = image.Name.IsUnnamed ? new JsonArray() : new JsonArray(JsonValue.Create($"{image.Name.Repository}:{ImageFolder.CatalogTag(image.Name)}")),
-        };
-        if (_uniqueNames) entry["ImageName"] = ImageFolder.CatalogName(image.Name);
-        AtomicFile.WriteAllBytes(Path.Combine(_work, manifestName), JsonText.Serialize(new JsonArray(entry)));
 
         if (_expand)
         {
@@ -169,16 +157,5 @@ public sealed class ImageFolderWriter : IImageSink
             _log.LogWarning("could not remove the unfinished folder {Folder}: {Reason}", _work, e.Message);
         }
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>Reads through to the inner stream and copies what it reads to a file.</summary>
-    private sealed class TeeStream(Stream inner, Stream copy) : ReadOnlyStream
-    {
-        public override int Read(Span<byte> buffer)
-        {
-            int n = inner.Read(buffer);
-            if (n > 0) copy.Write(buffer[..n]);
-            return n;
-        }
     }
 }

@@ -18,6 +18,19 @@ internal static class Trees
         }
     }
 
+    /// <summary>Removes an unfinished output, logging instead of failing when it cannot (the run has failed already).</summary>
+    public static void RemoveUnfinished(string path, Microsoft.Extensions.Logging.ILogger log)
+    {
+        try
+        {
+            Remove(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(log, "could not remove the unfinished output {Folder}: {Reason}", path, e.Message);
+        }
+    }
+
     /// <summary>Puts <paramref name="built"/> at <paramref name="destination"/>, replacing what stands there (an earlier result).</summary>
     public static void Replace(string built, string destination)
     {
