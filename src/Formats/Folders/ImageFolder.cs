@@ -54,6 +54,17 @@ public static class ImageFolder
         return catalog;
     }
 
+    /// <summary>
+    /// Makes a folder a layout at once, with an empty catalog, so that another writer starting on it at
+    /// the same time sees a layout and not a foreign folder.
+    /// </summary>
+    internal static void EnsureCatalog(string folder)
+    {
+        using var _ = FileLock.Acquire(Path.Combine(folder, LockFile), $"the catalog of {folder}");
+        string path = Path.Combine(folder, CatalogFile);
+        if (!File.Exists(path)) AtomicFile.WriteAllBytes(path, "{}"u8);
+    }
+
     /// <summary>Adds one image to the catalog under the folder's lock, keeping what other writers put there.</summary>
     internal static void AddToCatalog(string folder, ImageName name, string manifestFile)
     {

@@ -54,6 +54,7 @@ public sealed class ImageFolderWriter : IImageSink
         {
             _created = !Directory.Exists(_target);
             Directory.CreateDirectory(_target);
+            ImageFolder.EnsureCatalog(_target);
             _work = _target;
         }
         else
@@ -150,7 +151,8 @@ public sealed class ImageFolderWriter : IImageSink
         {
             if (_tree is not null && Directory.Exists(_tree)) Trees.Remove(_tree);
             if (!_uniqueNames) Trees.Remove(_work);
-            else if (_created && !File.Exists(Path.Combine(_target, ImageFolder.CatalogFile))) Trees.Remove(_target);
+            // A folder this run made goes again, unless another writer has put an image in it meanwhile.
+            else if (_created && ImageFolder.ReadCatalog(_target).Count == 0) Trees.Remove(_target);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or OccystrapException)
         {
