@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Images;
+using Occystrap.Formats.IO;
 using Occystrap.Formats.Tar;
 
 namespace Occystrap.Formats.Archives;
@@ -45,6 +46,18 @@ public sealed class DockerArchiveWriter : IImageSink
         }
         _tar = new TarArchiveWriter(_out, leaveOpen: true);
     }
+
+    /// <summary>Writes the archive into <paramref name="output"/>, front to back (a pipe, a request body); it is not disposed.</summary>
+    public DockerArchiveWriter(Stream output, ImageName? name, string spoolDirectory)
+    {
+        _nameOverride = name;
+        _spoolDirectory = spoolDirectory;
+        _out = output;
+        _leaveOutOpen = true;
+        _tar = new TarArchiveWriter(_out, leaveOpen: true);
+    }
+
+    private readonly bool _leaveOutOpen;
 
     /// <summary>True for <c>-</c> and for what a file cannot be renamed over: FIFOs, character devices, sockets, and symlinks to them.</summary>
     public static bool IsStream(string path) =>
@@ -97,6 +110,22 @@ public sealed class DockerArchiveWriter : IImageSink
 
     private async Task<StoredLayer> SpoolLayerAsync(LayerContent layer, CancellationToken cancellationToken)
     {
+        if (layer.KnownDiffId is { } known && layer.KnownLength is { } length)
+        {
+            // Nothing changes the layer on its way and its size is known: the header can go first. The
+            // pipeline verifies the bytes against the diff_id as they pass and fails the run (and so the
+            // stream) on a mismatch.
+            if (!_written.Add(known))
+            {
+                await layer.Stream.CopyToAsync(Stream.Null, 1024 * 1024, cancellationToken).ConfigureAwait(false);
+                return StoredLayer.Tar;
+            }
+            _tar.WriteFileHeader($"{known.Hex}/layer.tar", length);
+            var counted = new DeclaredSizeStream(layer.Stream, length, $"layer {known.Short}");
+            await counted.CopyToAsync(_out, 1024 * 1024, cancellationToken).ConfigureAwait(false);
+            _tar.CompleteStreamedContent(length);
+            return StoredLayer.Tar;
+        }
         // Deleted when closed, whatever happens.
         string spool = Path.Combine(_spoolDirectory!, $".occystrap-layer-{Guid.NewGuid():N}.tar");
         await using var file = new FileStream(spool, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1024 * 1024,
@@ -164,7 +193,7 @@ public sealed class DockerArchiveWriter : IImageSink
     {
         _tar.Dispose();
         if (_file is not null) _file.Dispose();
-        else _out.Dispose();
+        else if (!_leaveOutOpen) _out.Dispose();
         return ValueTask.CompletedTask;
     }
 }

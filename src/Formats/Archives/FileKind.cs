@@ -61,6 +61,22 @@ internal static class FileKind
         };
     }
 
+    /// <summary>The group id that owns the file (symlinks followed), or null when it cannot be read.</summary>
+    public static uint? GroupOf(string path)
+    {
+        int? offset = RuntimeInformation.OSArchitecture switch { Architecture.X64 => 32, Architecture.Arm64 => 28, _ => null };
+        if (!OperatingSystem.IsLinux() || offset is null) return null;
+        var buffer = new byte[256];
+        try
+        {
+            return Stat(path, buffer) == 0 ? BitConverter.ToUInt32(buffer, offset.Value) : null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return null;
+        }
+    }
+
     private static bool IsSymlink(string path)
     {
         try { return new FileInfo(path).LinkTarget is not null; }
