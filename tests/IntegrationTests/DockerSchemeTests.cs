@@ -134,5 +134,13 @@ public sealed class DockerSchemeTests(PlainRegistry registry) : IClassFixture<Pl
         unknown.Code.Should().Be(1, unknown.ToString());
         unknown.Stderr.Trim().Split('\n').Should().ContainSingle().Which.Should().Contain($"has no image occy/never-there:{_tag}");
         File.Exists(_dir["x.tar"]).Should().BeFalse();
+
+        // A user outside the socket's group is told which group to join.
+        string work = _dir["user"];
+        Directory.CreateDirectory(work);
+        var denied = Tooling.Unprivileged(_dir, work, "process", $"docker://occy/x:1?socket={Socket("DOCKER_HOST")}", $"tar://{work}/x.tar");
+        denied.Code.Should().Be(1, denied.ToString());
+        string group = Must("stat", "-c", "%G", Socket("DOCKER_HOST")).Trim();
+        denied.Stderr.Trim().Should().Be($"occystrap: error: permission denied on {Socket("DOCKER_HOST")}: add your user to the '{group}' group (the socket's group), or run with sudo");
     }
 }

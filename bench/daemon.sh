@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Reads the same image out of a real dockerd three ways, in one run, on a generated image of about
+# 600 MB (this machine's own files) in 6 layers:
+#   1. `docker save -o FILE` (the daemon's own export, the floor)
+#   2. docker:// -> tar://        (occystrap; skopeo copy docker-daemon: -> docker-archive:)
+#   3. docker:// -> registry://   (occystrap; skopeo copy docker-daemon: -> docker://), into a fresh registry
+# Prints medians, MB/s and the ratios occystrap/docker-save and occystrap/skopeo.
+# Usage: bench/daemon.sh [RUNS]  (needs ./build.sh first; run as root: it starts its own dockerd and registry)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+occy=artifacts/occystrap/occystrap
+work=${BENCH_DIR:-$(mktemp -d)}
+export OCCY_INFRA_DIR="$work/infra"
+dst=5121
+cleanup() {
+  bash scripts/infra/registry.sh stop --port $dst >/dev/null 2>&1 || true
+  bash scripts/infra/dockerd.sh stop >/dev/null 2>&1 || true
+  [ -n "${BENCH_DIR:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+[ -f "$work/big.tar" ] || bash bench/make-big-image.sh "$work/big.tar" 600 6
+mb=$(( $(stat -c %s "$work/big.tar") / 1000000 ))
+bash scripts/infra/dockerd.sh start >/dev/null
+eval "$(bash scripts/infra/dockerd.sh env)"
+export DOCKER_HOST
+docker load -q -i "$work/big.tar" >/dev/null
+img=localhost/bench/big:latest
+skopeo_cache=/var/lib/containers/cache/blob-info-cache-v1.boltdb
+fresh_dst() {
+  bash scripts/infra/registry.sh stop --port $dst >/dev/null 2>&1 || true
+  bash scripts/infra/registry.sh start --port $dst >/dev/null 2>&1
+  rm -f "$skopeo_cache"
+}
+none() { rm -f "$work/out.tar"; }
+
+declare -A median
+measure() { # measure NAME SETUP COMMAND...
+  local name=$1 setup=$2; shift 2
+  local times=()
+  for _ in $(seq "$runs"); do
+    $setup
+    local start end
+    start=$(date +%s.%N)
+    "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+    end=$(date +%s.%N)
+    times+=("$(echo "$end - $start" | bc -l)")
+  done
+  median[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  printf '%-32s median %6.2f s  %7.1f MB/s\n' "$name" "${median[$name]}" "$(echo "$mb / ${median[$name]}" | bc -l)"
+}
+echo "image: $mb MB, 6 layers; $runs runs each"
+measure docker-save none docker save -o "$work/out.tar" $img
+measure occystrap-daemon-to-archive none $occy process "docker://$img" "tar://$work/out.tar"
+measure skopeo-daemon-to-archive none skopeo copy --quiet "docker-daemon:$img" "docker-archive:$work/out.tar:$img"
+measure occystrap-daemon-to-registry fresh_dst $occy --insecure process "docker://$img" "registry://127.0.0.1:$dst/bench/big:1"
+measure skopeo-daemon-to-registry fresh_dst skopeo copy --quiet --dest-tls-verify=false "docker-daemon:$img" "docker://127.0.0.1:$dst/bench/big:1"
+r() { echo "${median[$1]} / ${median[$2]}" | bc -l; }
+printf 'daemon->archive   occystrap/docker-save = %.2f  occystrap/skopeo = %.2f\n' "$(r occystrap-daemon-to-archive docker-save)" "$(r occystrap-daemon-to-archive skopeo-daemon-to-archive)"
+printf 'daemon->registry  occystrap/skopeo = %.2f\n' "$(r occystrap-daemon-to-registry skopeo-daemon-to-registry)"
