@@ -52,9 +52,9 @@ measure() { # measure NAME SETUP COMMAND...
 echo "image: $mb MB, 6 layers; $runs runs each"
 measure docker-save none docker save -o "$work/out.tar" $img
 measure occystrap-daemon-to-archive none $occy process "docker://$img" "tar://$work/out.tar"
-measure skopeo-daemon-to-archive none skopeo copy --quiet "docker-daemon:$img" "docker-archive:$work/out.tar:$img"
+measure skopeo-daemon-to-archive none skopeo copy --quiet --src-daemon-host "$DOCKER_HOST" "docker-daemon:$img" "docker-archive:$work/out.tar:$img"
 measure occystrap-daemon-to-registry fresh_dst $occy --insecure process "docker://$img" "registry://127.0.0.1:$dst/bench/big:1"
-measure skopeo-daemon-to-registry fresh_dst skopeo copy --quiet --dest-tls-verify=false "docker-daemon:$img" "docker://127.0.0.1:$dst/bench/big:1"
+measure skopeo-daemon-to-registry fresh_dst skopeo copy --quiet --src-daemon-host "$DOCKER_HOST" --dest-tls-verify=false "docker-daemon:$img" "docker://127.0.0.1:$dst/bench/big:1"
 r() { echo "${median[$1]} / ${median[$2]}" | bc -l; }
 printf 'daemon->archive   occystrap/docker-save = %.2f  occystrap/skopeo = %.2f\n' "$(r occystrap-daemon-to-archive docker-save)" "$(r occystrap-daemon-to-archive skopeo-daemon-to-archive)"
 printf 'daemon->registry  occystrap/skopeo = %.2f\n' "$(r occystrap-daemon-to-registry skopeo-daemon-to-registry)"
