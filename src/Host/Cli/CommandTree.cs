@@ -31,6 +31,14 @@ internal static class CommandTree
         search.SetAction((r, ct) => run(r, ct, (app, t) => Commands.SearchAsync(app, r.GetValue(searchSrc)!, r.GetValue(pattern)!, r.GetValue(regex), r.GetValue(scriptFriendly), t)));
         root.Subcommands.Add(search);
 
+        // info
+        var infoSrc = new Argument<string>("SOURCE") { Description = "Input URI of the image to describe" };
+        var raw = new Option<bool>("--raw") { Description = "Print the manifest's bytes exactly, as skopeo inspect --raw does" };
+        var configOnly = new Option<bool>("--config") { Description = "Print the config's bytes exactly" };
+        var info = new Command("info", "Describe an image from its manifest and config, without reading its layers") { infoSrc, raw, configOnly };
+        info.SetAction((r, ct) => run(r, ct, (app, t) => InfoCommand.RunAsync(app, r.GetValue(infoSrc)!, r.GetValue(raw), r.GetValue(configOnly), t)));
+        root.Subcommands.Add(info);
+
         // plugins
         var plugins = new Command("plugins", "List the input schemes, output schemes and filters, with their options and where they come from");
         plugins.SetAction((r, ct) => run(r, ct, (app, _) => Task.FromResult(Commands.ListPlugins(app))));
