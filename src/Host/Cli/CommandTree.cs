@@ -39,6 +39,13 @@ internal static class CommandTree
         info.SetAction((r, ct) => run(r, ct, (app, t) => InfoCommand.RunAsync(app, r.GetValue(infoSrc)!, r.GetValue(raw), r.GetValue(configOnly), t)));
         root.Subcommands.Add(info);
 
+        // check
+        var checkSrc = new Argument<string>("SOURCE") { Description = "Input URI of the image to check" };
+        var fastOption = new Option<bool>("--fast") { Description = "Check the manifest and config only; read no layer" };
+        var check = new Command("check", "Check an image: metadata, and with full mode every layer's digest, tar and paths; exit 1 on any error") { checkSrc, fastOption };
+        check.SetAction((r, ct) => run(r, ct, (app, t) => CheckCommand.RunAsync(app, r.GetValue(checkSrc)!, r.GetValue(fastOption), t)));
+        root.Subcommands.Add(check);
+
         // plugins
         var plugins = new Command("plugins", "List the input schemes, output schemes and filters, with their options and where they come from");
         plugins.SetAction((r, ct) => run(r, ct, (app, _) => Task.FromResult(Commands.ListPlugins(app))));

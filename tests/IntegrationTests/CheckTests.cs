@@ -1,0 +1,100 @@
+using System.Text.Json.Nodes;
+using Occystrap.Abstractions;
+using static Occystrap.IntegrationTests.FolderTests;
+using static Occystrap.IntegrationTests.Tooling;
+
+namespace Occystrap.IntegrationTests;
+
+/// <summary>check on broken fixtures: each check fires where it should, all findings are reported, and good images pass.</summary>
+public sealed class CheckTests(PlainRegistry registry) : IClassFixture<PlainRegistry>, IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly string _tag = Guid.NewGuid().ToString("N")[..8];
+
+    public void Dispose() => _dir.Dispose();
+
+    private static JsonNode Json(Result r) => JsonNode.Parse(r.Stdout)!;
+
+    private static List<string> Ids(JsonNode report, string severity) =>
+        report["findings"]!.AsArray().Where(f => f!["severity"]!.GetValue<string>() == severity).Select(f => f!["check"]!.GetValue<string>()).ToList();
+
+    [Fact]
+    public void A_good_image_passes_in_both_modes()
+    {
+        foreach (string mode in new[] { "--fast", "" })
+        {
+            var r = Occy(["-O", "json", "check", .. mode.Length > 0 ? new[] { mode } : [], $"tar://{SampleImage}"]);
+            r.Code.Should().Be(0, r.ToString());
+            Json(r)["errors"]!.GetValue<int>().Should().Be(0);
+            Json(r)["warnings"]!.GetValue<int>().Should().Be(0);
+        }
+        Occy("check", $"tar://{SampleImage}").Stdout.Should().Contain("Check complete (full): 0 error(s), 0 warning(s)");
+    }
+
+    [Fact]
+    public void Hostile_and_malformed_entries_are_all_reported_not_just_the_first()
+    {
+        var bad = Archives.Layer(
+            F("../escape", "x"),
+            E(new LayerEntry("link", EntryKind.Symlink, 0) { LinkTarget = "../../etc", Mode = 0x1FF, ModificationTime = DateTimeOffset.UnixEpoch }),
+            E(new LayerEntry("hard", EntryKind.HardLink, 0) { LinkTarget = "../outside", ModificationTime = DateTimeOffset.UnixEpoch }),
+            E(new LayerEntry("dir/.wh.", EntryKind.File, 0) { ModificationTime = DateTimeOffset.UnixEpoch }),
+            F("old", "o", time: DateTimeOffset.FromUnixTimeSeconds(-100)),
+            F("suid", "s", mode: 0xDFF),
+            F("dup", "again"));
+        Archives.FromLayers(_dir["bad.tar"], "occy/bad:1", [Archives.Layer(F("dup", "first")), bad, Archives.Layer()],
+            new JsonObject { ["ArgsEscaped"] = true });
+        var r = Occy("-O", "json", "check", $"tar://{_dir["bad.tar"]}");
+        r.Code.Should().Be(1, r.ToString());
+        var report = Json(r);
+        Ids(report, "error").Should().Contain(["path-traversal", "symlink-escape", "hardlink-escape", "whiteout", "tar-timestamp"]);
+        Ids(report, "warning").Should().Contain(["tar-permissions", "args-escaped"]);
+        Ids(report, "info").Should().Contain(["duplicate-file", "empty-layer", "history-count"]);
+        report["findings"]!.AsArray().First(f => f!["check"]!.GetValue<string>() == "path-traversal")!["layer"]!.GetValue<int>().Should().Be(1);
+
+        // Fast mode reads no layer: only the metadata findings.
+        var fast = Json(Occy("-O", "json", "check", "--fast", $"tar://{_dir["bad.tar"]}"));
+        Ids(fast, "error").Should().BeEmpty();
+        Ids(fast, "warning").Should().Equal("args-escaped");
+    }
+
+    [Fact]
+    public void A_flipped_byte_a_layer_that_is_not_a_tar_and_an_unreadable_source_are_findings()
+    {
+        var good = Archives.Layer(F("a", new string('a', 3000)));
+        var notTar = "this is not a tar archive at all, only text"u8.ToArray();
+        Archives.FromLayers(_dir["img.tar"], "occy/broken:1", [good, notTar, good[..700]]);
+        // Flip a byte inside the first layer's content, after the archive is written.
+        byte[] archive = File.ReadAllBytes(_dir["img.tar"]);
+        int at = archive.AsSpan().IndexOf("aaaaaaaaaa"u8);
+        archive[at] = (byte)'b';
+        File.WriteAllBytes(_dir["img.tar"], archive);
+
+        var r = Occy("-O", "json", "check", $"tar://{_dir["img.tar"]}");
+        r.Code.Should().Be(1, r.ToString());
+        var findings = Json(r)["findings"]!.AsArray().Select(f => (f!["check"]!.GetValue<string>(), f["layer"]?.GetValue<int>())).ToList();
+        findings.Should().Contain(("diff-id", 0), "the flipped byte");
+        findings.Should().Contain(("tar-format", 1), "text is not a tar");
+        findings.Should().Contain(("tar-format", 2), "the layer stops inside a file");
+
+        var missing = Occy("-O", "json", "check", $"tar://{_dir["nothing.tar"]}");
+        missing.Code.Should().Be(1);
+        Json(missing)["findings"]![0]!["check"]!.GetValue<string>().Should().Be("source");
+    }
+
+    [Fact]
+    public void Fast_mode_on_a_registry_reads_one_config_and_warns_about_zstd()
+    {
+        string reg = registry.Server.Address;
+        Occy("--insecure", "--compression", "zstd", "process", $"tar://{SampleImage}", $"registry://{reg}/occy/zstd:{_tag}").Code.Should().Be(0);
+        using var proxy = new FaultProxy(reg);
+        var r = Occy("--insecure", "-O", "json", "check", "--fast", $"registry://{proxy.Address}/occy/zstd:{_tag}");
+        r.Code.Should().Be(0, r.ToString());
+        Ids(Json(r), "warning").Should().Contain("zstd-compat");
+        proxy.BlobGets.Should().ContainSingle("only the config, no layer");
+
+        var full = Occy("--insecure", "-O", "json", "check", $"registry://{reg}/occy/zstd:{_tag}");
+        full.Code.Should().Be(0, full.ToString());
+        Ids(Json(full), "error").Should().BeEmpty();
+    }
+}
