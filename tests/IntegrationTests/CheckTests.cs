@@ -83,6 +83,23 @@ public sealed class CheckTests(PlainRegistry registry) : IClassFixture<PlainRegi
     }
 
     [Fact]
+    public void A_history_that_disagrees_with_the_layers_and_a_count_mismatch_are_errors()
+    {
+        Archives.WithConfig(SampleImage, _dir["history.tar"], "occy/history:1", c => c["history"]!.AsArray().RemoveAt(0));
+        var r = Occy("-O", "json", "check", "--fast", $"tar://{_dir["history.tar"]}");
+        r.Code.Should().Be(1, r.ToString());
+        Ids(Json(r), "error").Should().Equal("history-count");
+
+        Archives.WithConfig(SampleImage, _dir["count.tar"], "occy/count:1",
+            c => c["rootfs"]!["diff_ids"]!.AsArray().Add("sha256:" + new string('0', 64)));
+        var count = Occy("-O", "json", "check", $"tar://{_dir["count.tar"]}");
+        count.Code.Should().Be(1, count.ToString());
+        var finding = Json(count)["findings"]![0]!;
+        finding["check"]!.GetValue<string>().Should().Be("source");
+        finding["message"]!.GetValue<string>().Should().Contain("lists 2 layers but the config has 3 diff_ids");
+    }
+
+    [Fact]
     public void Fast_mode_on_a_registry_reads_one_config_and_warns_about_zstd()
     {
         string reg = registry.Server.Address;
