@@ -22,23 +22,10 @@ bash scripts/infra/registry.sh start --port $port >/dev/null 2>&1
 skopeo copy --quiet --dest-tls-verify=false "docker-archive:$work/big.tar" "docker://127.0.0.1:$port/bench/big:1"
 src="127.0.0.1:$port/bench/big:1"
 
-declare -A median
-measure() { # measure NAME COMMAND...
-  local name=$1; shift
-  local times=()
-  for _ in $(seq "$runs"); do
-    rm -f "$work/out.tar" /var/lib/containers/cache/blob-info-cache-v1.boltdb
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
-    end=$(date +%s.%N)
-    times+=("$(echo "$end - $start" | bc -l)")
-  done
-  median[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-26s median %6.2f s  %7.1f MB/s\n' "$name" "${median[$name]}" "$(echo "$mb / ${median[$name]}" | bc -l)"
-}
+source bench/lib.sh
+fresh() { rm -f "$work/out.tar" /var/lib/containers/cache/blob-info-cache-v1.boltdb; }
 echo "image: $mb MB uncompressed, 6 layers (gzip in the registry); $runs runs each"
-measure occystrap-check $occy --insecure check "registry://$src"
-measure skopeo-copy-to-archive skopeo copy --quiet --src-tls-verify=false "docker://$src" "docker-archive:$work/out.tar:bench/big:1"
-measure occystrap-check-fast $occy --insecure check --fast "registry://$src"
-printf 'full check: occystrap/skopeo = %.2f\n' "$(echo "${median[occystrap-check]} / ${median[skopeo-copy-to-archive]}" | bc -l)"
+measure occystrap-check fresh $occy --insecure check "registry://$src"
+measure skopeo-copy-to-archive fresh skopeo copy --quiet --src-tls-verify=false "docker://$src" "docker-archive:$work/out.tar:bench/big:1"
+measure occystrap-check-fast fresh $occy --insecure check --fast "registry://$src"
+printf 'full check: occystrap/skopeo = %.2f\n' "$(ratio occystrap-check skopeo-copy-to-archive)"

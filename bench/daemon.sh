@@ -32,29 +32,14 @@ fresh_dst() {
   bash scripts/infra/registry.sh start --port $dst >/dev/null 2>&1
   rm -f "$skopeo_cache"
 }
-none() { rm -f "$work/out.tar"; }
+clean_out() { rm -f "$work/out.tar"; }
 
-declare -A median
-measure() { # measure NAME SETUP COMMAND...
-  local name=$1 setup=$2; shift 2
-  local times=()
-  for _ in $(seq "$runs"); do
-    $setup
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
-    end=$(date +%s.%N)
-    times+=("$(echo "$end - $start" | bc -l)")
-  done
-  median[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-32s median %6.2f s  %7.1f MB/s\n' "$name" "${median[$name]}" "$(echo "$mb / ${median[$name]}" | bc -l)"
-}
+source bench/lib.sh
 echo "image: $mb MB, 6 layers; $runs runs each"
-measure docker-save none docker save -o "$work/out.tar" $img
-measure occystrap-daemon-to-archive none $occy process "docker://$img" "tar://$work/out.tar"
-measure skopeo-daemon-to-archive none skopeo copy --quiet --src-daemon-host "$DOCKER_HOST" "docker-daemon:$img" "docker-archive:$work/out.tar:$img"
+measure docker-save clean_out docker save -o "$work/out.tar" $img
+measure occystrap-daemon-to-archive clean_out $occy process "docker://$img" "tar://$work/out.tar"
+measure skopeo-daemon-to-archive clean_out skopeo copy --quiet --src-daemon-host "$DOCKER_HOST" "docker-daemon:$img" "docker-archive:$work/out.tar:$img"
 measure occystrap-daemon-to-registry fresh_dst $occy --insecure process "docker://$img" "registry://127.0.0.1:$dst/bench/big:1"
 measure skopeo-daemon-to-registry fresh_dst skopeo copy --quiet --src-daemon-host "$DOCKER_HOST" --dest-tls-verify=false "docker-daemon:$img" "docker://127.0.0.1:$dst/bench/big:1"
-r() { echo "${median[$1]} / ${median[$2]}" | bc -l; }
-printf 'daemon->archive   occystrap/docker-save = %.2f  occystrap/skopeo = %.2f\n' "$(r occystrap-daemon-to-archive docker-save)" "$(r occystrap-daemon-to-archive skopeo-daemon-to-archive)"
-printf 'daemon->registry  occystrap/skopeo = %.2f\n' "$(r occystrap-daemon-to-registry skopeo-daemon-to-registry)"
+printf 'daemon->archive   occystrap/docker-save = %.2f  occystrap/skopeo = %.2f\n' "$(ratio occystrap-daemon-to-archive docker-save)" "$(ratio occystrap-daemon-to-archive skopeo-daemon-to-archive)"
+printf 'daemon->registry  occystrap/skopeo = %.2f\n' "$(ratio occystrap-daemon-to-registry skopeo-daemon-to-registry)"

@@ -18,11 +18,11 @@ make_small() { # a docker-save archive of many small text files
   local out=$1 tmp; tmp=$(mktemp -d)
   local ids=() names=()
   for n in 0 1 2; do
-    rm -rf "$tmp/root"; mkdir -p "$tmp/root"
-    awk -v n="$n" -v root="$tmp/root" 'BEGIN {
+    rm -rf "$tmp/files"; mkdir -p "$tmp/files"
+    awk -v n="$n" -v top="$tmp/files" 'BEGIN {
       srand(42 + n);
       for (i = 0; i < 10000; i++) {
-        d = sprintf("%s/layer%d/d%03d", root, n, i % 400);
+        d = sprintf("%s/layer%d/d%03d", top, n, i % 400);
         if (i < 400) system("mkdir -p " d);
         f = sprintf("%s/f%05d.txt", d, i); len = 1000 + int(rand() * 3000); s = "";
         while (length(s) < len) s = s sprintf("line %d of file %d in layer %d: %f\n", length(s), i, n, rand());
@@ -30,9 +30,9 @@ make_small() { # a docker-save archive of many small text files
       }
     }'
     if [ "$n" = 2 ]; then # whiteouts of half of layer 0's folders
-      for i in $(seq 0 2 398); do mkdir -p "$tmp/root/layer0"; : > "$tmp/root/layer0/.wh.d$(printf %03d "$i")"; done
+      for i in $(seq 0 2 398); do mkdir -p "$tmp/files/layer0"; : > "$tmp/files/layer0/.wh.d$(printf %03d "$i")"; done
     fi
-    tar --format=pax --numeric-owner --mtime=@1700000000 --sort=name -C "$tmp/root" -cf "$tmp/layer$n.tar" .
+    tar --format=pax --numeric-owner --mtime=@1700000000 --sort=name -C "$tmp/files" -cf "$tmp/layer$n.tar" .
     local h; h=$(sha256sum "$tmp/layer$n.tar" | cut -d' ' -f1)
     mkdir -p "$tmp/img/$h"; mv "$tmp/layer$n.tar" "$tmp/img/$h/layer.tar"
     ids+=("\"sha256:$h\""); names+=("\"$h/layer.tar\"")
@@ -47,33 +47,21 @@ make_small() { # a docker-save archive of many small text files
 [ -f "$work/real.tar" ] || bash bench/make-big-image.sh "$work/real.tar" 300 4
 [ -f "$work/small.tar" ] || make_small "$work/small.tar"
 
-declare -A median
-measure() { # measure NAME COMMAND...: median seconds of $runs runs into a fresh folder
-  local name=$1; shift
-  local times=()
-  for _ in $(seq "$runs"); do
-    rm -rf "$work/out" "$work/bundle"
-    sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
-    end=$(date +%s.%N)
-    times+=("$(echo "$end - $start" | bc -l)")
-  done
-  median[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-}
+source bench/lib.sh
+quiet_measure=1
+fresh() { rm -rf "$work/out" "$work/bundle"; sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
 for kind in real small; do
   rm -rf "$work/layout-$kind"
   "$occy" process "tar://$work/$kind.tar" "oci-layout://$work/layout-$kind?ref=x" >/dev/null 2>&1
-  measure "occystrap-$kind" "$occy" process "oci-layout://$work/layout-$kind?ref=x" "dir://$work/out?expand=true"
+  measure "occystrap-$kind" fresh "$occy" process "oci-layout://$work/layout-$kind?ref=x" "dir://$work/out?expand=true"
   files=$(find "$work/out/manifest" | wc -l); mb=$(du -sm --apparent-size "$work/out/manifest" | cut -f1)
-  measure "umoci-$kind" umoci unpack --image "$work/layout-$kind:x" "$work/bundle"
+  measure "umoci-$kind" fresh umoci unpack --image "$work/layout-$kind:x" "$work/bundle"
   ufiles=$(find "$work/bundle/rootfs" | wc -l)
   [ "$files" = "$ufiles" ] || echo "warning: occystrap made $files paths, umoci $ufiles"
   for tool in occystrap umoci; do
     m=${median[$tool-$kind]}
     printf '%-6s %-10s median %6.2f s  %8.0f files/s  %6.1f MB/s\n' "$kind" "$tool" "$m" "$(echo "$files / $m" | bc -l)" "$(echo "$mb / $m" | bc -l)"
   done
-  printf '%-6s %d paths, %d MB: occystrap/umoci = %.2f\n' "$kind" "$files" "$mb" "$(echo "${median[occystrap-$kind]} / ${median[umoci-$kind]}" | bc -l)"
+  printf '%-6s %d paths, %d MB: occystrap/umoci = %.2f\n' "$kind" "$files" "$mb" "$(ratio "occystrap-$kind" "umoci-$kind")"
 done

@@ -32,36 +32,21 @@ fresh_dst() {
   rm -f "$skopeo_cache"
 }
 
-declare -A median
-measure() { # measure NAME SETUP COMMAND...: median seconds of $runs runs; SETUP runs untimed before each
-  local name=$1 setup=$2; shift 2
-  local times=()
-  for _ in $(seq "$runs"); do
-    rm -f "$work/out.tar"
-    $setup
-    local start end
-    start=$(date +%s.%N)
-    "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
-    end=$(date +%s.%N)
-    times+=("$(echo "$end - $start" | bc -l)")
-  done
-  median[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-34s median %6.2f s  %7.1f MB/s\n' "$name" "${median[$name]}" "$(echo "$mb / ${median[$name]}" | bc -l)"
-}
-none() { :; }
+source bench/lib.sh
+clean_out() { rm -f "$work/out.tar"; }
 fresh_layout() { rm -rf "$work/layout"; rm -f "$skopeo_cache"; }
-ratio() { printf '%-34s occystrap/skopeo = %.2f\n' "$1" "$(echo "${median[occystrap-$1]} / ${median[skopeo-$1]}" | bc -l)"; }
+ratio_line() { printf '%-34s occystrap/skopeo = %.2f\n' "$1" "$(ratio "occystrap-$1" "skopeo-$1")"; }
 
 echo "image: $mb MB uncompressed (this machine's own files), 6 layers; $runs runs each; -j 4"
-measure occystrap-registry-to-archive none $occy --insecure process "registry://127.0.0.1:$src/bench/big:1" "tar://$work/out.tar"
-measure skopeo-registry-to-archive none skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/bench/big:1" "docker-archive:$work/out.tar:bench/big:1"
+measure occystrap-registry-to-archive clean_out $occy --insecure process "registry://127.0.0.1:$src/bench/big:1" "tar://$work/out.tar"
+measure skopeo-registry-to-archive clean_out skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/bench/big:1" "docker-archive:$work/out.tar:bench/big:1"
 measure occystrap-archive-to-registry fresh_dst $occy --insecure process "tar://$work/big.tar" "registry://127.0.0.1:$dst/bench/big:1"
 measure skopeo-archive-to-registry fresh_dst skopeo copy --quiet --dest-tls-verify=false "docker-archive:$work/big.tar" "docker://127.0.0.1:$dst/bench/big:1"
 measure occystrap-registry-to-registry fresh_dst $occy --insecure process "registry://127.0.0.1:$src/bench/big:1" "registry://127.0.0.1:$dst/bench/big:1"
 measure skopeo-registry-to-registry fresh_dst skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false "docker://127.0.0.1:$src/bench/big:1" "docker://127.0.0.1:$dst/bench/big:1"
 measure occystrap-registry-to-layout fresh_layout $occy --insecure process "registry://127.0.0.1:$src/bench/big:1" "oci-layout://$work/layout?ref=1"
 measure skopeo-registry-to-layout fresh_layout skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/bench/big:1" "oci:$work/layout:1"
-ratio registry-to-archive
-ratio archive-to-registry
-ratio registry-to-registry
-ratio registry-to-layout
+ratio_line registry-to-archive
+ratio_line archive-to-registry
+ratio_line registry-to-registry
+ratio_line registry-to-layout
