@@ -6,7 +6,6 @@ using Occystrap.Formats.Archives;
 using Occystrap.Formats.Extract;
 using Occystrap.Formats.Folders;
 using Occystrap.Formats.Images;
-using Occystrap.Formats.IO;
 
 namespace Occystrap.Formats.Bundles;
 
@@ -68,9 +67,7 @@ public sealed class OverlayLayoutWriter : IImageSink
             await using (var file = new FileStream(Path.Combine(building, "layer.tar"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1024 * 1024))
             using (var extractor = new LayerExtractor(Path.Combine(building, "layer"), new ExtractOptions { Whiteouts = WhiteoutMode.Overlay }))
             {
-                using var tee = new TeeReadStream(layer.Stream, file);
-                extractor.ApplyLayer(tee, $"{layer.Index + 1}", ct);
-                await tee.CopyToAsync(Stream.Null, 1024 * 1024, ct).ConfigureAwait(false);
+                await extractor.ApplyLayerAsync(layer.Stream, $"{layer.Index + 1}", file, ct).ConfigureAwait(false);
                 report = extractor.Finish();
             }
             lock (_gate)

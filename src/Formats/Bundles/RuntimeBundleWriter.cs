@@ -48,9 +48,7 @@ public sealed class RuntimeBundleWriter : IImageSink
     {
         if (layer.Compression != LayerCompression.None)
             throw new InvalidOperationException("a runtime bundle is extracted from uncompressed layers");
-        _extractor.ApplyLayer(layer.Stream, $"{layer.Index + 1}", ct);
-        // What follows the tar's end (padding) is read too, so the layer's digest is checked.
-        await layer.Stream.CopyToAsync(Stream.Null, 64 * 1024, ct).ConfigureAwait(false);
+        await _extractor.ApplyLayerAsync(layer.Stream, $"{layer.Index + 1}", copyTo: null, ct).ConfigureAwait(false);
         _written.Add(layer.DiffId);
         return StoredLayer.Tar;
     }

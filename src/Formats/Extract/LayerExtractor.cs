@@ -75,6 +75,18 @@ public sealed class LayerExtractor : IDisposable
         }
     }
 
+    /// <summary>
+    /// Applies one layer and reads its stream to the end, the tar's trailing blocks too, so that a stream
+    /// that verifies its digest at the end sees every byte. With <paramref name="copyTo"/>, everything read
+    /// also goes there (a <c>layer.tar</c> kept beside the tree): one pass over the layer.
+    /// </summary>
+    public async Task ApplyLayerAsync(Stream uncompressedTar, string layerName, Stream? copyTo, CancellationToken ct = default)
+    {
+        Stream source = copyTo is null ? uncompressedTar : new IO.TeeReadStream(uncompressedTar, copyTo);
+        ApplyLayer(source, layerName, ct);
+        await source.CopyToAsync(Stream.Null, 1024 * 1024, ct).ConfigureAwait(false);
+    }
+
     /// <summary>Applies the deferred directory owners, modes, xattrs and times, deepest first, and says what was written and skipped.</summary>
     public ExtractReport Finish()
     {

@@ -4,7 +4,6 @@ using Occystrap.Abstractions;
 using Occystrap.Formats.Archives;
 using Occystrap.Formats.Extract;
 using Occystrap.Formats.Images;
-using Occystrap.Formats.IO;
 
 namespace Occystrap.Formats.Folders;
 
@@ -48,7 +47,6 @@ public sealed class ImageFolderWriter : IImageSink
         _log = log;
         _extractOptions = extractOptions ?? new ExtractOptions();
         ParallelLayers = parallel;
-        // Another writer with unique names may make it a layout while we look: the check looks twice.
         Trees.CheckDestination(_target, folder, ImageFolder.IsLayout, "a dir:// layout");
         if (uniqueNames)
         {
@@ -84,12 +82,8 @@ public sealed class ImageFolderWriter : IImageSink
                 if (!_expand)
                     await layer.Stream.CopyToAsync(file, 1024 * 1024, ct).ConfigureAwait(false);
                 else
-                {
                     // One pass: the extractor reads the layer, and what it reads goes to layer.tar on the way.
-                    using var tee = new TeeReadStream(layer.Stream, file);
-                    ExtractorFor().ApplyLayer(tee, $"{layer.Index + 1}", ct);
-                    await tee.CopyToAsync(Stream.Null, 1024 * 1024, ct).ConfigureAwait(false);
-                }
+                    await ExtractorFor().ApplyLayerAsync(layer.Stream, $"{layer.Index + 1}", file, ct).ConfigureAwait(false);
             }
             var diffId = layer.DiffId;
             string directory = Path.Combine(_work, diffId.Hex);

@@ -58,7 +58,8 @@ internal static class Trees
             throw new Abstractions.OccystrapException($"cannot write {given}: it is not a folder");
         string? parent = Path.GetDirectoryName(folder);
         if (parent is null || !Directory.Exists(parent)) throw new Abstractions.OccystrapException($"cannot write {given}: the folder {parent} does not exist");
-        if (Directory.Exists(folder) && !isOurs(folder)
+        // Asked after looking at the entries: another writer may have made the folder one of ours meanwhile.
+        if (Directory.Exists(folder)
             && Directory.EnumerateFileSystemEntries(folder).Any(e => !IsWorkFile(Path.GetFileName(e)))
             && !isOurs(folder))
             throw new Abstractions.OccystrapException($"{given} is a folder that is neither empty nor {kind}; refusing to write into it");
