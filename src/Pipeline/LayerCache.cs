@@ -22,7 +22,8 @@ public sealed record LayerCacheEntry(Digest CompressedDigest, long CompressedSiz
 /// </summary>
 public sealed class LayerCache
 {
-    private const string LayerRewriteVersion = "occystrap-dotnet-1";
+    // Raised whenever the bytes of a rewritten or compressed layer change: 2 since gzip is compressed in blocks.
+    private const string LayerRewriteVersion = "occystrap-dotnet-2";
     private readonly string _path;
     private readonly ILogger _log;
     private readonly Dictionary<string, LayerCacheEntry> _entries = new(StringComparer.Ordinal);

@@ -208,7 +208,8 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             return (r, r);
         }
 
-        var tar = new HashingReadStream(LayerCompressionCodec.OpenDecompressed(stored, layer.Compression, what), layer.DiffId, what);
+        // Reading, verifying and decompressing run a few chunks ahead, on another core than hashing and writing.
+        var tar = new HashingReadStream(new ReadAheadStream(LayerCompressionCodec.OpenDecompressed(stored, layer.Compression, what)), layer.DiffId, what);
         var pass = stages.Count > 0 ? new TarRewriteStream(tar, stages, what) : null;
         bool same = pass is null || pass.PreservesBytes;
         // Unchanged, the verified input hash is the diff_id; rewritten, the output is hashed as it streams.
