@@ -8,9 +8,11 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        StartupTrace.Mark("main");
         var globals = new GlobalOptionSet();
         var root = CommandTree.Build(globals, RunAsync);
         var parse = root.Parse(args);
+        StartupTrace.Mark("command line parsed");
         if (parse.Errors.Count > 0)
         {
             foreach (var error in parse.Errors) Console.Error.WriteLine($"occystrap: error: {OneLine(error.Message)}");
@@ -26,6 +28,7 @@ public static class Program
             try
             {
                 app = new App(globals, result);
+                StartupTrace.Mark("app ready");
                 return await work(app, cancellation).ConfigureAwait(false);
             }
             catch (Exception e)

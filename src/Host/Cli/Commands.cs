@@ -14,7 +14,9 @@ internal static class Commands
     public static async Task<int> ProcessAsync(App app, string source, string destination, IReadOnlyList<string> filterSpecs, CancellationToken ct)
     {
         var (inputPlugin, inputSpec) = app.Input(source);
+        StartupTrace.Mark("input plugin loaded");
         var (outputPlugin, outputSpec) = app.Output(destination);
+        StartupTrace.Mark("output plugin loaded");
         var filters = filterSpecs.Select(PluginSpec.ParseFilter).Select(app.Filter).ToList();
         var inputInvocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input);
         var outputInvocation = app.Invocation(outputPlugin, outputSpec, PluginRole.Output);
@@ -23,6 +25,7 @@ internal static class Commands
         await using var sink = await outputPlugin.CreateAsync(outputInvocation, image.Name, ct).ConfigureAwait(false);
         LayerCache? cache = app.Globals.LayerCache is { } cachePath ? LayerCache.Open(cachePath, app.Log) : null;
         var runner = new PipelineRunner(app.Log, app.Progress);
+        StartupTrace.Mark("source and sink open");
         PipelineSummary summary;
         try
         {
@@ -42,6 +45,7 @@ internal static class Commands
             }
         }
         app.Progress.Dispose();
+        StartupTrace.Mark("image written");
         string cached = summary.FromCache > 0 ? $", {summary.FromCache} from the layer cache" : "";
         string written = summary.Commit.Manifest is { } m ? $", manifest {m.Digest}" : "";
         App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied{cached}), {Sizes.Format(summary.Bytes)} written, image id {summary.Commit.ConfigDigest}{written}, {summary.Elapsed.TotalSeconds:0.0}s");

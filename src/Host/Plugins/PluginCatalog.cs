@@ -1,5 +1,4 @@
 using System.Reflection;
-using McMaster.NETCore.Plugins;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Tar;
@@ -34,7 +33,8 @@ internal sealed class PluginEntry<T> where T : class, IPlugin
 internal sealed class PluginCatalog
 {
     // The assemblies whose types cross the host/plugin boundary: one copy, the host's, for everyone.
-    private static readonly Type[] SharedTypes = [typeof(IPlugin), typeof(TarArchiveReader), typeof(Registry.RegistryClient), typeof(ILogger)];
+    private static readonly Lazy<IReadOnlySet<string>> Shared = new(() => PluginLoadContext.SharedNames(
+        [typeof(IPlugin).Assembly, typeof(TarArchiveReader).Assembly, typeof(Registry.RegistryClient).Assembly, typeof(ILogger).Assembly]));
 
     private readonly Dictionary<string, PluginEntry<IInputPlugin>> _inputs = new(StringComparer.Ordinal);
     private readonly Dictionary<string, PluginEntry<IOutputPlugin>> _outputs = new(StringComparer.Ordinal);
@@ -58,12 +58,13 @@ internal sealed class PluginCatalog
     public static PluginCatalog Load(IEnumerable<string> folders, ILogger log)
     {
         var catalog = new PluginCatalog();
+        var index = PluginIndex.Open();
         foreach (string dll in FindPluginAssemblies(folders, log))
         {
             IReadOnlyList<PluginDeclaration> declarations;
             try
             {
-                declarations = PluginDeclarations.Read(dll);
+                declarations = index.Read(dll);
             }
             catch (Exception e) when (e is BadImageFormatException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -82,6 +83,7 @@ internal sealed class PluginCatalog
                 }
             }
         }
+        index.Save();
         return catalog;
     }
 
@@ -102,8 +104,8 @@ internal sealed class PluginCatalog
             {
                 if (!_assemblies.TryGetValue(d.AssemblyPath, out assembly!))
                 {
-                    var loader = PluginLoader.CreateFromAssemblyFile(d.AssemblyPath, SharedTypes, c => c.PreferSharedTypes = true);
-                    _assemblies[d.AssemblyPath] = assembly = loader.LoadDefaultAssembly();
+                    var context = new PluginLoadContext(d.AssemblyPath, Shared.Value);
+                    _assemblies[d.AssemblyPath] = assembly = context.LoadFromAssemblyPath(d.AssemblyPath);
                 }
             }
             var type = assembly.GetType(d.TypeName, throwOnError: true)!;
