@@ -208,8 +208,10 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             return (r, r);
         }
 
-        // Reading, verifying and decompressing run a few chunks ahead, on another core than hashing and writing.
-        var tar = new HashingReadStream(new ReadAheadStream(LayerCompressionCodec.OpenDecompressed(stored, layer.Compression, what)), layer.DiffId, what);
+        // Three stages, each a few chunks ahead of the next on a task of its own: fetching and verifying the
+        // stored bytes, decompressing them, and (here) hashing and writing the tar.
+        var fetched = layer.Compression != LayerCompression.None ? new ReadAheadStream(stored) : null;
+        var tar = new HashingReadStream(new ReadAheadStream(LayerCompressionCodec.OpenDecompressed(fetched ?? stored, layer.Compression, what)), layer.DiffId, what);
         var pass = stages.Count > 0 ? new TarRewriteStream(tar, stages, what) : null;
         bool same = pass is null || pass.PreservesBytes;
         // Unchanged, the verified input hash is the diff_id; rewritten, the output is hashed as it streams.
@@ -223,6 +225,8 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         };
         var keptPlain = await sink.WriteLayerAsync(plain, ct).ConfigureAwait(false);
         output.CopyTo(Stream.Null);
+        // What follows the compressed data is still read, and verified, by the fetching task.
+        fetched?.CopyTo(Stream.Null);
         storedHash?.Drain();
         log.LogDebug("{Layer}: written as {DiffId}", label, plain.DiffId);
         return (new LayerResult(i, plain.DiffId, plain.Size, keptPlain.Blob), new LayerResult(i, tar.Digest, tar.BytesRead));
