@@ -66,6 +66,8 @@ public sealed class LayerCacheTests : IDisposable
     [InlineData("registry://user:pa/ss@host/x:1", "registry://user:***@host/x:1")]
     [InlineData("'registry://user:pa ss@host/x:1' has no scheme", "'registry://user:***@host/x:1' has no scheme")]
     [InlineData("host: manifest x: UNAUTHORIZED token Basic dXNlcjpwYXNz and Bearer eyJhbGciOi.x-y_z", "host: manifest x: UNAUTHORIZED token Basic *** and Bearer ***")]
+    [InlineData("no at sign: BASIC dXNlcjpwYXNz, bearer abc.def", "no at sign: BASIC ***, bearer ***")]
+    [InlineData("nothing to hide, basically", "nothing to hide, basically")]
     public void Credentials_in_text_are_redacted(string text, string shown)
     {
         SecretText.Redact(text).Should().Be(shown);
