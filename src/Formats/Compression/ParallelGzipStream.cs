@@ -317,13 +317,13 @@ public sealed class ParallelGzipStream : Stream
                 end.Write([0x03, 0x00]);
                 return new Segment(end, 2, method);
             }
+            if (method == BlockMethod.Stored) return Stored(data, final);
             var options = method switch
             {
-                BlockMethod.Stored => new ZLibCompressionOptions { CompressionLevel = 0 },
                 BlockMethod.HuffmanOnly => new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel, CompressionStrategy = ZLibCompressionStrategy.HuffmanOnly },
                 _ => new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel },
             };
-            // Stored blocks add 5 bytes per 64 KiB; the other methods fall back to stored blocks when they would grow.
+            // zlib falls back to stored blocks (5 bytes per 64 KiB) where coding would make the data grow.
             var output = new PooledWriteStream(length + length / 1024 + 64);
             int cut;
             using (var deflate = new DeflateStream(output, options, leaveOpen: true))
@@ -346,6 +346,28 @@ public sealed class ParallelGzipStream : Stream
         {
             if (block.Length > 0) ArrayPool<byte>.Shared.Return(block);
         }
+    }
+
+    /// <summary>
+    /// Stored blocks of at most 65535 bytes, each a byte header (BFINAL on the last one of the stream), the length
+    /// and its complement, then the bytes. They start and end on byte boundaries, so no flush marker is needed.
+    /// </summary>
+    private static Segment Stored(ReadOnlySpan<byte> data, bool final)
+    {
+        const int Max = 65535;
+        int blocks = (data.Length + Max - 1) / Max;
+        var output = new PooledWriteStream(data.Length + 5 * blocks);
+        Span<byte> header = stackalloc byte[5];
+        for (int at = 0; at < data.Length; at += Max)
+        {
+            int n = Math.Min(Max, data.Length - at);
+            header[0] = (byte)(final && at + n == data.Length ? 1 : 0);
+            BinaryPrimitives.WriteUInt16LittleEndian(header[1..], (ushort)n);
+            BinaryPrimitives.WriteUInt16LittleEndian(header[3..], (ushort)~n);
+            output.Write(header);
+            output.Write(data.Slice(at, n));
+        }
+        return new Segment(output, (int)output.Length, BlockMethod.Stored);
     }
 
     private readonly record struct Segment(PooledWriteStream Output, int Length, BlockMethod Method)
