@@ -178,7 +178,15 @@ public sealed class RegistryClient : IDisposable
     /// PATCH followed by the PUT with the digest that the bytes hashed to. <paramref name="write"/> writes
     /// the bytes and is called once; the upload cannot be replayed, so only the requests around it retry.
     /// </summary>
-    public async Task<(Digest Digest, long Size)> UploadBlobAsync(string repository, Func<Stream, CancellationToken, Task> write, Digest? knownDigest, long? knownLength, CancellationToken ct)
+    public Task<(Digest Digest, long Size)> UploadBlobAsync(string repository, Func<Stream, CancellationToken, Task> write, Digest? knownDigest, long? knownLength, CancellationToken ct) =>
+        UploadBlobAsync(repository, write, knownDigest, knownLength, verifiedBySource: false, ct);
+
+    /// <summary>
+    /// As <see cref="UploadBlobAsync(string, Func{Stream, CancellationToken, Task}, Digest?, long?, CancellationToken)"/>;
+    /// with <paramref name="verifiedBySource"/>, what <paramref name="write"/> copies comes from a stream that throws at
+    /// its end unless it hashed to <paramref name="knownDigest"/> (as layer streams do), so it is not hashed twice.
+    /// </summary>
+    public async Task<(Digest Digest, long Size)> UploadBlobAsync(string repository, Func<Stream, CancellationToken, Task> write, Digest? knownDigest, long? knownLength, bool verifiedBySource, CancellationToken ct)
     {
         string[] scope = [PushScope(repository)];
         Uri location;
@@ -190,7 +198,7 @@ public sealed class RegistryClient : IDisposable
 
         if (knownDigest is { } d && knownLength is { } length)
         {
-            var content = new StreamingContent(write, length);
+            var content = new StreamingContent(write, length, verifiedBySource ? d : null);
             using var put = await SendOnceAsync(new HttpRequestMessage(HttpMethod.Put, WithDigest(location, d)) { Content = content }, scope, ct).ConfigureAwait(false);
             await EnsureAsync(put, $"upload of blob {d} to {repository}", ct).ConfigureAwait(false);
             if (content.Digest != d) throw new DigestMismatchException($"blob uploaded to {repository}", d.ToString(), content.Digest.ToString());

@@ -59,9 +59,10 @@ public sealed class RegistryImageWriter : IImageSink, ILayerCacheTarget, IBlobMo
     {
         if (layer.Compression != LayerCompression.None)
         {
-            // A compressed blob copied as stored: one monolithic PUT when its digest and size are known.
+            // A compressed blob copied as stored: one monolithic PUT when its digest and size are known. The layer
+            // stream fails at its end unless its bytes match the digest, so they are not hashed a second time.
             var (digest, size) = await _client.UploadBlobAsync(_target.Repository,
-                (target, token) => layer.Stream.CopyToAsync(target, 1024 * 1024, token), layer.KnownBlobDigest, layer.KnownLength, ct).ConfigureAwait(false);
+                (target, token) => layer.Stream.CopyToAsync(target, 1024 * 1024, token), layer.KnownBlobDigest, layer.KnownLength, verifiedBySource: true, ct).ConfigureAwait(false);
             string mediaType = layer.MediaType ?? MediaTypeTable.LayerType(layer.Compression, ManifestFormat.Oci);
             return new StoredLayer(new Descriptor(mediaType, digest, size));
         }

@@ -182,6 +182,14 @@ public sealed class RegistryTests(PlainRegistry registry) : IClassFixture<PlainR
             r.Code.Should().Be(1, r.ToString());
             r.Stderr.Should().MatchRegex("digest mismatch|corrupt");
             _dir.Files.Should().BeEmpty();
+            // Copied as stored to another registry, the blob is verified once, as it streams: the copy fails, and
+            // the destination has neither the tag nor a blob under the claimed digest.
+            using var other = RegistryServer.Start("none");
+            var copy = Occy("--insecure", "process", $"registry://{Reg}/occy/corrupt:{_tag}", $"registry://{other.Address}/occy/copy:{_tag}");
+            copy.Code.Should().Be(1, copy.ToString());
+            copy.Stderr.Should().Contain("digest mismatch");
+            Run("skopeo", ["inspect", "--raw", "--tls-verify=false", $"docker://{other.Address}/occy/copy:{_tag}"]).Code.Should().NotBe(0);
+            Directory.Exists(Path.Combine(other.Storage, "docker/registry/v2/blobs/sha256", hex[..2], hex)).Should().BeFalse();
         }
         finally
         {
