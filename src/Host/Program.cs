@@ -14,10 +14,10 @@ public static class Program
         var root = CommandTree.Build(globals, RunAsync);
         var parse = root.Parse(args);
         StartupTrace.Mark("command line parsed");
+        CommandTree.PrepareHelp(parse, globals);
         if (parse.Errors.Count > 0)
         {
-            foreach (var error in parse.Errors) Console.Error.WriteLine($"occystrap: error: {OneLine(error.Message)}");
-            Console.Error.WriteLine("occystrap: run 'occystrap --help' for usage");
+            Console.Error.WriteLine($"occystrap: error: {ParseErrors.OneLine(parse)}");
             return 2;
         }
         // Ctrl+C and SIGTERM cancel the token; the run then removes partial output before it exits.

@@ -34,7 +34,7 @@ public sealed class CliTests : IDisposable
         { ["process", "tar://{sample}", "tar://{dir}/out.tar?colour=blue"], 2, "*output 'tar' has no option 'colour'*" },
         { ["process", "tar://{sample}", "tar://{dir}/no/such/folder/out.tar"], 1, "*does not exist*" },
         { ["--parallel", "zero", "process", "tar://{sample}", "tar://{dir}/out.tar"], 2, "*zero*" },
-        { ["process", "tar://{sample}"], 2, "*Required argument missing*" },
+        { ["process", "tar://{sample}"], 2, "*process needs DESTINATION*" },
         { ["no-such-command"], 2, "*no-such-command*" },
     };
 

@@ -52,6 +52,86 @@ internal static class CommandTree
         root.Subcommands.Add(plugins);
 
         foreach (var legacy in LegacyCommands.Build(run)) root.Subcommands.Add(legacy);
+
+        // help [TOPIC]: the same text as --help, for the root, a command, or the legacy commands.
+        var topic = new Argument<string?>("TOPIC") { Description = "A command, or 'legacy' for the deprecated commands", Arity = ArgumentArity.ZeroOrOne };
+        var help = new Command("help", "Show help for occystrap, for a command (help process), or for the deprecated commands (help legacy)") { topic };
+        help.SetAction(r =>
+        {
+            string? t = r.GetValue(topic);
+            if (t is "legacy")
+            {
+                Console.Out.Write(LegacyCommands.Topic());
+                return 0;
+            }
+            if (t is not null && !root.Subcommands.Any(c => c.Name == t))
+            {
+                string? near = ParseErrors.Nearest(t, root.Subcommands.Select(c => c.Name).Append("legacy"));
+                Console.Error.WriteLine($"occystrap: error: no help topic '{t}'{(near is null ? "" : $"; did you mean '{near}'?")} (see occystrap --help)");
+                return 2;
+            }
+            var parse = root.Parse(t is null ? ["--help"] : [t, "--help"]);
+            PrepareHelp(parse, globals);
+            return parse.Invoke();
+        });
+        root.Subcommands.Add(help);
         return root;
     }
+
+    /// <summary>What a command's own help adds below its one-line description (the overview lists only that line).</summary>
+    private static readonly Dictionary<string, string> Details = new(StringComparer.Ordinal)
+    {
+        ["process"] = """
+            oci:// here is an OCI runtime bundle (for runc); oci-layout:// is an OCI image layout, what skopeo calls oci:.
+
+            Examples:
+              occystrap process tar://image.tar registry://registry.example.com/team/app:1
+              occystrap --insecure process registry://127.0.0.1:5000/app:1 tar://app.tar -f normalize-timestamps
+              occystrap process docker://app:1 oci-layout://images?ref=app-1 -f 'exclude:pattern=**/.git/**'
+              occystrap process tar://image.tar dir://rootfs?expand=true
+            """,
+        ["search"] = """
+            Examples:
+              occystrap search tar://image.tar '*.conf'
+              occystrap search --regex --script-friendly registry://registry.example.com/app:1 '^etc/.*\.key$'
+            """,
+        ["info"] = """
+            Examples:
+              occystrap info registry://registry.example.com/app:1
+              occystrap -O json info tar://image.tar
+              occystrap info --raw oci-layout://images?ref=app-1
+            """,
+        ["check"] = """
+            Examples:
+              occystrap check tar://image.tar
+              occystrap check --fast registry://registry.example.com/app:1
+              occystrap -O json check dir://images?image=app:1
+            """,
+        ["plugins"] = """
+            Examples:
+              occystrap plugins
+              occystrap --plugins-dir my-plugins -O json plugins
+            """,
+    };
+
+    /// <summary>
+    /// Before a command's own help is printed: its details and examples go into its text, and for <c>process</c>
+    /// the schemes and filters installed (from the plugin declarations; nothing is loaded).
+    /// </summary>
+    public static void PrepareHelp(ParseResult parse, GlobalOptionSet globals)
+    {
+        var command = parse.CommandResult.Command;
+        if (parse.Action is not System.CommandLine.Help.HelpAction || !Details.TryGetValue(command.Name, out var details)) return;
+        if (command.Description!.Contains("Examples:", StringComparison.Ordinal)) return;
+        command.Description += ".\n\n" + details;
+        if (command.Name == "process")
+            command.Description += Installed(Plugins.PluginCatalog.Load(Plugins.PluginCatalog.SearchFolders(parse.GetValue(globals.PluginsDir) ?? []),
+                Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
+    }
+
+    /// <summary>What <c>process --help</c> adds: the schemes and filters installed, from the plugin declarations.</summary>
+    public static string Installed(Plugins.PluginCatalog catalog) =>
+        $"\n\nInstalled input schemes: {Names(catalog.Inputs.Keys)}\nInstalled output schemes: {Names(catalog.Outputs.Keys)}\nInstalled filters: {Names(catalog.Filters.Keys)}\n(occystrap plugins shows their options)";
+
+    private static string Names(IEnumerable<string> names) => names.Any() ? string.Join(", ", names.Order(StringComparer.Ordinal)) : "none";
 }

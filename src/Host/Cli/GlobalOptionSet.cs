@@ -26,11 +26,18 @@ internal sealed class GlobalOptionSet
 
     public GlobalOptionSet()
     {
-        OutputFormat.AcceptOnlyFromAmong("text", "json");
+        OutputFormat.Validators.Add(r =>
+        {
+            string? v = r.Tokens.Count > 0 ? r.Tokens[^1].Value : null;
+            if (v is not null && v.ToLowerInvariant() is not ("text" or "json")) r.AddError($"--output-format takes text or json, not '{v}'");
+        });
         Compression.Validators.Add(r =>
         {
-            string? v = r.Tokens.Count > 0 ? r.Tokens[^1].Value : Env("OCCYSTRAP_COMPRESSION");
-            if (v is not null && v is not ("gzip" or "zstd")) r.AddError($"--compression takes gzip or zstd, not '{v}'");
+            // A bad value from the environment is named as the variable it came from.
+            bool fromEnv = r.Tokens.Count == 0;
+            string? v = fromEnv ? Env("OCCYSTRAP_COMPRESSION") : r.Tokens[^1].Value;
+            if (v is not null && v is not ("gzip" or "zstd"))
+                r.AddError(fromEnv ? $"OCCYSTRAP_COMPRESSION takes gzip or zstd, not '{v}'" : $"--compression takes gzip or zstd, not '{v}'");
         });
         Parallel.Validators.Add(r =>
         {
@@ -63,7 +70,7 @@ internal sealed class GlobalOptionSet
         Parallel = r.GetValue(Parallel),
         TempDir = r.GetValue(TempDir) ?? Path.GetTempPath(),
         LayerCache = r.GetValue(LayerCache),
-        OutputFormat = r.GetValue(OutputFormat) ?? "text",
+        OutputFormat = r.GetValue(OutputFormat)?.ToLowerInvariant() ?? "text",
     };
 
     /// <summary><c>USER:PASSWORD</c>, split at the first colon (a password may hold colons).</summary>

@@ -31,7 +31,8 @@ internal static class LegacyCommands
         foreach (var shape in Shapes)
         {
             var args = shape.Args.Select(a => new Argument<string>(a)).ToArray();
-            var command = new Command(shape.Name, $"Deprecated: use '{Replacement(shape)}'") { Hidden = false };
+            // Deprecated: they work, but are listed only by 'occystrap help legacy'.
+            var command = new Command(shape.Name, $"Deprecated: use '{Replacement(shape)}'") { Hidden = true };
             foreach (var a in args) command.Arguments.Add(a);
             var normalize = new Option<bool>("--normalize-timestamps") { Description = "Apply the normalize-timestamps filter" };
             var timestamp = new Option<long?>("--timestamp") { Description = "Timestamp for --normalize-timestamps" };
@@ -84,6 +85,11 @@ internal static class LegacyCommands
             yield return command;
         }
     }
+
+    /// <summary>The 'help legacy' topic: each deprecated command, its arguments and what it runs now.</summary>
+    public static string Topic() =>
+        "Deprecated commands (they still work, and say what they run):\n\n" +
+        string.Concat(Shapes.Select(s => $"  {s.Name} {string.Join(' ', s.Args)}\n      use: {Replacement(s)}\n"));
 
     private static string Replacement(Shape shape) => shape.Search ? "occystrap search SOURCE PATTERN" : "occystrap process SOURCE DESTINATION";
 
