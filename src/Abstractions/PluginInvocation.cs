@@ -27,6 +27,12 @@ public sealed record PluginInvocation(
 
     /// <summary>Credentials and transport settings for registries: set only for an <see cref="IRegistryPlugin"/> input or output.</summary>
     public RegistryAccess? Registry { get; init; }
+
+    /// <summary>
+    /// Where a filter writes what it reports for the user (search matches): standard output, or standard error
+    /// when the image itself goes to standard output (<c>tar://-</c>). Never write to <see cref="Console.Out"/> directly.
+    /// </summary>
+    public TextWriter Report { get; init; } = Console.Out;
 }
 
 /// <summary>The platform wanted from a multi-platform image. A null variant takes the rule's default (none, or v8/v7 for arm64/arm).</summary>

@@ -9,7 +9,8 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         StartupTrace.Mark("main");
-        Warm();
+        // Help and version need neither digests nor JSON.
+        if (args.Length > 0 && !args.Any(a => a is "-h" or "-?" or "--help" or "--version" or "help")) Warm();
         var globals = new GlobalOptionSet();
         var root = CommandTree.Build(globals, RunAsync);
         var parse = root.Parse(args);

@@ -22,4 +22,8 @@ public sealed record RunOptions
 }
 
 /// <summary>What a run did.</summary>
-public sealed record PipelineSummary(int Layers, long Bytes, TimeSpan Elapsed, int Rewritten, int Copied, int FromCache, CommitResult Commit);
+public sealed record PipelineSummary(int Layers, long Bytes, TimeSpan Elapsed, int Rewritten, int Copied, int FromCache, CommitResult Commit)
+{
+    /// <summary>Each layer as written, in image order: its diff_id, plain size when seen, and stored blob when there is one.</summary>
+    public IReadOnlyList<LayerResult> Written { get; init; } = [];
+}

@@ -111,7 +111,7 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             log.LogInformation("updated the config's diff_ids ({Changed} of {Count} layers changed)", rewritten, layers.Count);
 
         var commit = await sink.CommitAsync(new ImageResult(source.Name, finalConfig, results, source.Manifest), ct).ConfigureAwait(false);
-        return new PipelineSummary(layers.Count, bytes, clock.Elapsed, rewritten, copied, fromCache, commit);
+        return new PipelineSummary(layers.Count, bytes, clock.Elapsed, rewritten, copied, fromCache, commit) { Written = results };
     }
 
     /// <summary>A cache entry is trusted only when the sink has its blob, or could mount it from where it was stored last.</summary>

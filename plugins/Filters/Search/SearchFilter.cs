@@ -42,7 +42,7 @@ public sealed class SearchFilter : IFilterPlugin
             var glob = new PathGlob(pattern);
             match = glob.IsMatch;
         }
-        return new Filter(match, invocation.Options.GetBool("script_friendly") == true, Console.Out);
+        return new Filter(match, invocation.Options.GetBool("script_friendly") == true, invocation.Report);
     }
 
     private sealed record Match(string Path, EntryKind Kind, long Size, string? Link);

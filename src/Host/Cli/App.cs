@@ -62,7 +62,11 @@ internal sealed class App : IDisposable
             Output = Globals.Output,
             TempDir = Globals.TempDir,
             Registry = role != PluginRole.Filter && plugin is IRegistryPlugin ? Globals.RegistryFor(role == PluginRole.Input) : null,
+            Report = Report,
         };
+
+    /// <summary>Where filters report and results go: standard error once the image itself goes to standard output.</summary>
+    public TextWriter Report { get; set; } = Console.Out;
 
     public (IInputPlugin, PluginSpec) Input(string uri)
     {

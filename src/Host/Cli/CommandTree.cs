@@ -18,8 +18,9 @@ internal static class CommandTree
         var src = new Argument<string>("SOURCE") { Description = "Input URI, e.g. tar://image.tar or registry://host/name:tag" };
         var dest = new Argument<string>("DESTINATION") { Description = "Output URI, e.g. tar://out.tar" };
         var filter = new Option<string[]>("--filter", "-f") { Description = "A filter, name[:key=value,...] (repeatable; applied in order)", HelpName = "FILTER" };
-        var process = new Command("process", "Stream an image from SOURCE through the filters to DESTINATION") { src, dest, filter };
-        process.SetAction((r, ct) => run(r, ct, (app, t) => Commands.ProcessAsync(app, r.GetValue(src)!, r.GetValue(dest)!, r.GetValue(filter) ?? [], t)));
+        var digestFile = new Option<string?>("--digestfile") { Description = "Write the digest of the written image to FILE (the manifest digest, or the image id where no manifest is stored)", HelpName = "FILE" };
+        var process = new Command("process", "Stream an image from SOURCE through the filters to DESTINATION") { src, dest, filter, digestFile };
+        process.SetAction((r, ct) => run(r, ct, (app, t) => Commands.ProcessAsync(app, r.GetValue(src)!, r.GetValue(dest)!, r.GetValue(filter) ?? [], t, r.GetValue(digestFile))));
         root.Subcommands.Add(process);
 
         // search

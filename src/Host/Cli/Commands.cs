@@ -11,12 +11,15 @@ namespace Occystrap.Host.Cli;
 /// <summary>The work behind each command.</summary>
 internal static class Commands
 {
-    public static async Task<int> ProcessAsync(App app, string source, string destination, IReadOnlyList<string> filterSpecs, CancellationToken ct)
+    public static async Task<int> ProcessAsync(App app, string source, string destination, IReadOnlyList<string> filterSpecs, CancellationToken ct, string? digestFile = null)
     {
         var (inputPlugin, inputSpec) = app.Input(source);
         StartupTrace.Mark("input plugin loaded");
         var (outputPlugin, outputSpec) = app.Output(destination);
         StartupTrace.Mark("output plugin loaded");
+        // When the image itself goes to standard output, everything else the run prints goes to standard error.
+        bool imageOnStdout = outputSpec.Target is "-" or "/dev/stdout";
+        if (imageOnStdout) app.Report = Console.Error;
         var filters = filterSpecs.Select(PluginSpec.ParseFilter).Select(app.Filter).ToList();
         var inputInvocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input);
         var outputInvocation = app.Invocation(outputPlugin, outputSpec, PluginRole.Output);
@@ -49,7 +52,61 @@ internal static class Commands
         string cached = summary.FromCache > 0 ? $", {summary.FromCache} from the layer cache" : "";
         string written = summary.Commit.Manifest is { } m ? $", manifest {m.Digest}" : "";
         App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied{cached}), {Sizes.Format(summary.Bytes)} written, image id {summary.Commit.ConfigDigest}{written}, {summary.Elapsed.TotalSeconds:0.0}s");
+
+        // The result, for scripts: the manifest digest where a manifest was stored (registries, layouts), else the
+        // image id (archives, folders, daemons).
+        string digest = (summary.Commit.Manifest?.Digest ?? summary.Commit.ConfigDigest).ToString();
+        if (digestFile is not null) WriteDigestFile(digestFile, digest);
+        if (app.Globals.OutputFormat == "json") app.Report.WriteLine(ProcessJson(destination, summary).ToJsonString());
+        else if (!imageOnStdout) Console.Out.WriteLine(digest);
         return 0;
+    }
+
+    /// <summary>The digest alone, no newline, as skopeo's --digestfile; written whole or not at all.</summary>
+    private static void WriteDigestFile(string path, string digest)
+    {
+        string temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            File.WriteAllText(temp, digest);
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            File.Delete(temp);
+            throw new OccystrapException($"--digestfile {path}: {e.Message}");
+        }
+    }
+
+    private static JsonObject ProcessJson(string destination, PipelineSummary summary)
+    {
+        var layers = new JsonArray();
+        foreach (var l in summary.Written)
+        {
+            var layer = new JsonObject { ["diff_id"] = l.DiffId.ToString() };
+            if (l.Size is { } size) layer["size"] = size;
+            if (l.Blob is { } blob)
+            {
+                layer["digest"] = blob.Digest.ToString();
+                layer["blob_size"] = blob.Size;
+                layer["media_type"] = blob.MediaType;
+            }
+            layers.Add(layer);
+        }
+        return new JsonObject
+        {
+            ["destination"] = SecretText.Redact(destination),
+            ["digest"] = (summary.Commit.Manifest?.Digest ?? summary.Commit.ConfigDigest).ToString(),
+            ["manifest_digest"] = summary.Commit.Manifest?.Digest.ToString(),
+            ["manifest_media_type"] = summary.Commit.Manifest?.MediaType,
+            ["config_digest"] = summary.Commit.ConfigDigest.ToString(),
+            ["layers"] = layers,
+            ["rewritten"] = summary.Rewritten,
+            ["copied"] = summary.Copied,
+            ["from_cache"] = summary.FromCache,
+            ["bytes_written"] = summary.Bytes,
+            ["seconds"] = Math.Round(summary.Elapsed.TotalSeconds, 3),
+        };
     }
 
     public static async Task<int> SearchAsync(App app, string source, string pattern, bool regex, bool scriptFriendly, CancellationToken ct)
