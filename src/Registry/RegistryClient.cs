@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
@@ -249,6 +250,7 @@ public sealed class RegistryClient : IDisposable
             HttpResponseMessage? response = null;
             TimeSpan? wait = null;
             string failure;
+            int budget = _options.Attempts;
             try
             {
                 var request = factory();
@@ -279,10 +281,16 @@ public sealed class RegistryClient : IDisposable
             {
                 response?.Dispose();
                 failure = e.GetType() == typeof(TaskCanceledException) ? "timed out" : e.Message;
-                if (attempt >= _options.Attempts)
+                // A name that does not exist will not exist a moment later: no retry (a resolver that failed
+                // for now, TryAgain, is retried as usual). A refused connection gets a short budget (3 attempts,
+                // 1.5 s of waiting): a registry that is starting may take a moment, one that is not there never comes.
+                if (Socket(e) is SocketError.HostNotFound or SocketError.NoData)
+                    throw new RegistryException($"{Host}: no such host: the name does not resolve", inner: e);
+                if (Socket(e) == SocketError.ConnectionRefused) budget = Math.Min(3, _options.Attempts);
+                if (attempt >= budget)
                     throw new RegistryException($"{Host}: {what}: {failure} (after {attempt} attempts)", inner: e);
             }
-            await BackOffAsync(what, failure, wait, attempt, ct).ConfigureAwait(false);
+            await BackOffAsync(what, failure, wait, attempt, ct, budget).ConfigureAwait(false);
         }
     }
 
@@ -306,12 +314,12 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    private async Task BackOffAsync(string what, string failure, TimeSpan? wait, int attempt, CancellationToken ct)
+    private async Task BackOffAsync(string what, string failure, TimeSpan? wait, int attempt, CancellationToken ct, int? budget = null)
     {
         var delay = wait ?? TimeSpan.FromTicks(_options.FirstBackoff.Ticks * (1L << Math.Min(attempt - 1, 6)));
         Interlocked.Increment(ref _retries);
         _options.Logger.LogWarning("{Host}: {What}: {Failure}; retrying in {Delay:0.0}s (attempt {Attempt} of {Attempts})",
-            Host, what, failure, delay.TotalSeconds, attempt + 1, _options.Attempts);
+            Host, what, failure, delay.TotalSeconds, attempt + 1, budget ?? _options.Attempts);
         await Task.Delay(delay, ct).ConfigureAwait(false);
     }
 
@@ -360,6 +368,9 @@ public sealed class RegistryClient : IDisposable
             }
             catch (HttpRequestException e) when (TlsFailure(e) is { } tls)
             {
+                // A certificate that is not trusted is a TLS server all the same; anything else may be plain HTTP.
+                if (!tls.Contains("certificate", StringComparison.OrdinalIgnoreCase) && await AnswersPlainHttpAsync(ct).ConfigureAwait(false))
+                    throw new RegistryException($"{Host} answers plain HTTP, not HTTPS: use --insecure (or insecure=true on this URI) to talk to it over HTTP", inner: e);
                 throw new RegistryException($"{Host}: TLS failed: {tls}. Trust the registry's CA (SSL_CERT_FILE or SSL_CERT_DIR), "
                     + "or use --insecure (insecure=true) if it serves plain HTTP", inner: e);
             }
@@ -496,6 +507,47 @@ public sealed class RegistryClient : IDisposable
             if (inner is System.Security.Authentication.AuthenticationException auth)
                 return auth.InnerException is { } cause ? $"{auth.Message} ({cause.Message})" : auth.Message;
         return null;
+    }
+
+    /// <summary>The socket error under an exception, if any.</summary>
+    private static SocketError? Socket(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+            if (inner is SocketException s) return s.SocketErrorCode;
+        return null;
+    }
+
+    /// <summary>
+    /// Whether the host answers plain HTTP on the port where TLS failed: a request line sent in the clear comes back
+    /// as an HTTP status line. One short look, only after TLS has already failed.
+    /// </summary>
+    private async Task<bool> AnswersPlainHttpAsync(CancellationToken ct)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(3));
+            using var client = new TcpClient();
+            await client.ConnectAsync(BaseUri.Host, BaseUri.Port, timeout.Token).ConfigureAwait(false);
+            var stream = client.GetStream();
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"HEAD /v2/ HTTP/1.0\r\nHost: {BaseUri.Authority}\r\n\r\n"), timeout.Token).ConfigureAwait(false);
+            // The status line is enough. A TLS server may answer a request in the clear with "400 Bad Request"
+            // (Go's does, adding that the client spoke HTTP to an HTTPS server): that is not plain HTTP.
+            var head = new byte[256];
+            int n = 0;
+            while (n < head.Length && Array.IndexOf(head, (byte)'\n', 0, n) < 0)
+            {
+                int read = await stream.ReadAsync(head.AsMemory(n), timeout.Token).ConfigureAwait(false);
+                if (read == 0) break;
+                n += read;
+            }
+            string line = System.Text.Encoding.ASCII.GetString(head, 0, n);
+            return line.StartsWith("HTTP/", StringComparison.Ordinal) && line.Split(' ') is [_, { } status, ..] && status != "400";
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     private static bool IsTransient(HttpStatusCode status) =>
