@@ -26,6 +26,7 @@ internal static class Commands
 
         await using var image = await inputPlugin.OpenAsync(inputInvocation, ct).ConfigureAwait(false);
         await using var sink = await outputPlugin.CreateAsync(outputInvocation, image.Name, ct).ConfigureAwait(false);
+        WarnAboutIdleOptions(app, outputSpec, sink, image);
         LayerCache? cache = app.Globals.LayerCache is { } cachePath ? LayerCache.Open(cachePath, app.Log) : null;
         var runner = new PipelineRunner(app.Log, app.Progress);
         StartupTrace.Mark("source and sink open");
@@ -60,6 +61,29 @@ internal static class Commands
         if (app.Globals.OutputFormat == "json") app.Report.WriteLine(ProcessJson(destination, summary).ToJsonString());
         else if (!imageOnStdout) Console.Out.WriteLine(digest);
         return 0;
+    }
+
+    /// <summary>A warning for each option given that has no effect on this run, so that nobody believes it had one.</summary>
+    private static void WarnAboutIdleOptions(App app, PluginSpec output, IImageSink sink, IImageSource image)
+    {
+        if (app.Globals.Compression is { } compression && sink.StoredCompressions.Count == 0)
+            app.Log.LogWarning("--compression {Compression} does nothing for {Scheme}://, which stores plain layers", compression.ToString().ToLowerInvariant(), output.Name);
+        if (app.Globals.LayerCache is not null && sink is not ILayerCacheTarget)
+            app.Log.LogWarning("--layer-cache does nothing for {Scheme}://, which stores no blobs to reuse", output.Name);
+        if (app.Globals.ArchitectureGiven && ConfigArchitecture(image.Config.Span) is { } actual && actual != app.Globals.Architecture)
+            app.Log.LogWarning("--architecture {Wanted} does not apply: {Image} is a single-platform image for {Actual}", app.Globals.Architecture, image.Name.ToString(), actual);
+    }
+
+    private static string? ConfigArchitecture(ReadOnlySpan<byte> config)
+    {
+        try
+        {
+            return JsonText.ParseObject(config, "config") is { } o ? JsonText.String(o, "architecture", "config") : null;
+        }
+        catch (OccystrapException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The digest alone, no newline, as skopeo's --digestfile; written whole or not at all.</summary>

@@ -55,6 +55,7 @@ internal sealed class GlobalOptionSet
         Debug = r.GetValue(Debug),
         Os = r.GetValue(Os) ?? "linux",
         Architecture = r.GetValue(Architecture) ?? "amd64",
+        ArchitectureGiven = r.GetResult(Architecture) is { Implicit: false },
         Variant = r.GetValue(Variant),
         Username = r.GetValue(Username),
         Password = r.GetValue(Password),

@@ -12,6 +12,9 @@ internal sealed record GlobalOptions
     public bool Debug { get; init; }
     public string Os { get; init; } = "linux";
     public string Architecture { get; init; } = "amd64";
+
+    /// <summary>Whether --architecture was given, rather than defaulted.</summary>
+    public bool ArchitectureGiven { get; init; }
     public string? Variant { get; init; }
     public string? Username { get; init; }
     public string? Password { get; init; }

@@ -10,6 +10,9 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
     /// <summary>The target before percent-decoding.</summary>
     public string RawTarget { get; init; } = Target;
 
+    /// <summary>Bare pieces of a filter spec that were read as the continuation of an option's value.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Continued { get; init; } = [];
+
     private static readonly Dictionary<string, string> SchemeAliases = new(StringComparer.Ordinal)
     {
         ["file"] = "tar",
@@ -67,6 +70,7 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
         int colon = trimmed.IndexOf(':');
         string name = PluginCatalog.NormalizeName(colon < 0 ? trimmed : trimmed[..colon]);
         var options = new List<KeyValuePair<string, string?>>();
+        var continued = new List<KeyValuePair<string, string>>();
         if (colon >= 0)
         {
             foreach (string piece in trimmed[(colon + 1)..].Split(','))
@@ -78,18 +82,24 @@ internal sealed record PluginSpec(string Name, string Target, IReadOnlyList<KeyV
                         throw new UsageException($"filter '{name}': option '{piece}' has no value (write key=value)");
                     var last = options[^1];
                     options[^1] = new(last.Key, last.Value + "," + piece);
+                    continued.Add(new(last.Key, piece));
                     continue;
                 }
                 options.Add(new(piece[..eq].Trim(), piece[(eq + 1)..]));
             }
         }
-        return new PluginSpec(name, "", options, spec);
+        return new PluginSpec(name, "", options, spec) { Continued = continued };
     }
 
     /// <summary>Checks every option against the plugin's descriptors and converts it to the declared type.</summary>
     public OptionValues Bind(IPlugin plugin, string role)
     {
         var values = new Dictionary<string, object>(StringComparer.Ordinal);
+        // A bare piece that is one of the plugin's own option names was meant as that option, not as more of
+        // the value before it: 'search:pattern=*.txt,script-friendly' would search for '*.txt,script-friendly'.
+        foreach (var (key, piece) in Continued)
+            if (plugin.Options.FirstOrDefault(o => SameName(o, piece.Trim())) is { } meant)
+                throw new UsageException($"{role} '{Name}': '{piece}' was read as part of the value of '{key}', but it is the option '{meant.Name}'; write {piece.Trim()}=true (or {piece.Trim()}=VALUE)");
         foreach (var (key, raw) in Options)
         {
             var d = plugin.Options.FirstOrDefault(o => SameName(o, key))
