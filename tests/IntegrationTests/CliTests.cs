@@ -231,14 +231,40 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_path_to_a_plugin_dll_is_taken_and_a_folder_without_plugins_is_said_to_hold_none()
+    {
+        string dll = Path.Combine(SamplePlugins, "Occystrap.Samples.SetOwner", "Occystrap.Samples.SetOwner.dll");
+        var r = Occy("--plugins-dir", dll, "process", $"tar://{SampleImage}", $"tar://{_dir["owned.tar"]}", "-f", "set-owner:uid=7");
+        r.Code.Should().Be(0, r.ToString());
+        r.Stderr.Should().NotContain("warning");
+
+        Directory.CreateDirectory(_dir["empty"]);
+        File.WriteAllText(_dir["empty/readme.txt"], "no plugin here");
+        var empty = Occy("--plugins-dir", _dir["empty"], "plugins");
+        empty.Code.Should().Be(0, empty.ToString());
+        empty.Stderr.Should().Contain($"plugin folder {_dir["empty"]} holds no plugin").And.Contain("NAME/NAME.dll");
+    }
+
+    [Fact]
     public void Two_plugins_claiming_one_name_is_an_error_naming_both()
     {
         foreach (string copy in new[] { "a", "b" })
             CopyDir(Path.Combine(SamplePlugins, "Occystrap.Samples.SetOwner"), Path.Combine(_dir[copy], "Occystrap.Samples.SetOwner"));
-        var r = OccyWith(new Dictionary<string, string?> { ["OCCYSTRAP_PLUGIN_PATH"] = $"{_dir["a"]}:{_dir["b"]}" }, "plugins");
+        var env = new Dictionary<string, string?> { ["OCCYSTRAP_PLUGIN_PATH"] = $"{_dir["a"]}:{_dir["b"]}" };
+        var r = OccyWith(env, "plugins");
         r.Code.Should().Be(1, r.ToString());
         r.Stderr.Should().Contain("'set-owner' is claimed by two plugins")
             .And.Contain(_dir["a"]).And.Contain(_dir["b"]);
+        // plugins is the command that diagnoses it: the whole listing is printed first, with the conflict marked.
+        r.Stdout.Should().Contain("Input schemes:").And.Contain("  tar - ").And.Contain("  set-owner - ");
+        r.Stdout.Split('\n').Should().Contain(l => l.StartsWith("  CONFLICT: ") && l.Contains(_dir["a"]) && l.Contains(_dir["b"]));
+        var json = OccyWith(env, "-O", "json", "plugins");
+        json.Code.Should().Be(1, json.ToString());
+        System.Text.Json.Nodes.JsonNode.Parse(json.Stdout)!["conflicts"]!.AsArray().Should().ContainSingle();
+        // Any other command still stops on it, naming both.
+        var process = OccyWith(env, "process", $"tar://{SampleImage}", $"tar://{_dir["out.tar"]}");
+        process.Code.Should().Be(1, process.ToString());
+        process.Stderr.Should().Contain("'set-owner' is claimed by two plugins");
     }
 
     [Fact]

@@ -56,7 +56,8 @@ public sealed class ParallelGzipStream : Stream
     {
         _destination = destination;
         _leaveOpen = leaveOpen;
-        _maxInFlight = Math.Clamp(Environment.ProcessorCount, 2, 8) + 1;
+        // Bounded so that memory stays small with several layers at once (each block is 1 MiB in and up to 1 MiB out).
+        _maxInFlight = Math.Clamp(Environment.ProcessorCount, 2, 4) + 1;
         _block = ArrayPool<byte>.Shared.Rent(BlockSize);
     }
 

@@ -38,9 +38,12 @@ internal sealed class App : IDisposable
 
     public PluginCatalog Catalog => _catalog ??= LoadCatalog();
 
-    private PluginCatalog LoadCatalog()
+    /// <summary>The catalog with conflicts recorded rather than fatal: for the <c>plugins</c> listing.</summary>
+    public PluginCatalog LenientCatalog => _catalog ??= LoadCatalog(lenient: true);
+
+    private PluginCatalog LoadCatalog(bool lenient = false)
     {
-        var catalog = PluginCatalog.Load(PluginCatalog.SearchFolders(_parse.GetValue(_set.PluginsDir) ?? []), Loggers.CreateLogger("plugins"));
+        var catalog = PluginCatalog.Load(PluginCatalog.SearchFolders(_parse.GetValue(_set.PluginsDir) ?? []), Loggers.CreateLogger("plugins"), lenient);
         StartupTrace.Mark("plugin declarations read");
         return catalog;
     }

@@ -145,9 +145,11 @@ internal static class Commands
         return 0;
     }
 
+    /// <summary>Lists every plugin; names claimed twice are listed too, marked, and make the exit code 1 after the listing.</summary>
     public static int ListPlugins(App app)
     {
-        var catalog = app.Catalog;
+        var catalog = app.LenientCatalog;
+        int code = catalog.Conflicts.Count > 0 ? 1 : 0;
         var groups = new (string Title, string Key, IEnumerable<(string Name, IPlugin Plugin, string Assembly)> Items)[]
         {
             ("Input schemes", "inputs", Loaded(catalog.Inputs.Values.Select(e => (e.Name, (Func<IPlugin>)(() => e.Plugin), e.AssemblyPath)), app)),
@@ -183,8 +185,10 @@ internal static class Commands
                 }
                 root[key] = array;
             }
+            root["conflicts"] = new JsonArray(catalog.Conflicts.Select(c => (JsonNode)JsonValue.Create(c)!).ToArray());
             Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(JsonText.Serialize(root)));
-            return 0;
+            foreach (string c in catalog.Conflicts) App.Stderr($"occystrap: error: {c}");
+            return code;
         }
         foreach (var (title, _, items) in groups)
         {
@@ -206,7 +210,13 @@ internal static class Commands
             }
             Console.Out.WriteLine();
         }
-        return 0;
+        if (catalog.Conflicts.Count > 0)
+        {
+            Console.Out.WriteLine("Conflicts (the first plugin keeps the name; the commands that use it stop until one is removed):");
+            foreach (string c in catalog.Conflicts) Console.Out.WriteLine($"  CONFLICT: {c}");
+            foreach (string c in catalog.Conflicts) App.Stderr($"occystrap: error: {c}");
+        }
+        return code;
     }
 
     /// <summary>Loads each listed plugin; one that fails to load is named in a warning and left out of the list.</summary>

@@ -45,6 +45,11 @@ internal sealed class PluginCatalog
     public IReadOnlyDictionary<string, PluginEntry<IOutputPlugin>> Outputs => _outputs;
     public IReadOnlyDictionary<string, PluginEntry<IFilterPlugin>> Filters => _filters;
 
+    /// <summary>Names claimed twice in one role, each as one line that names both assemblies (the first one keeps the name).</summary>
+    public IReadOnlyList<string> Conflicts => _conflicts;
+
+    private readonly List<string> _conflicts = [];
+
     /// <summary>The folders searched: beside the executable, then <c>OCCYSTRAP_PLUGIN_PATH</c>, then <c>--plugins-dir</c>.</summary>
     public static IEnumerable<string> SearchFolders(IEnumerable<string> extra)
     {
@@ -55,7 +60,9 @@ internal sealed class PluginCatalog
         foreach (string p in extra) yield return p;
     }
 
-    public static PluginCatalog Load(IEnumerable<string> folders, ILogger log)
+    /// <param name="lenient">Record conflicts in <see cref="Conflicts"/> instead of failing on the first (for the listing
+    /// that a user runs to find them).</param>
+    public static PluginCatalog Load(IEnumerable<string> folders, ILogger log, bool lenient = false)
     {
         var catalog = new PluginCatalog();
         var index = PluginIndex.Open();
@@ -84,6 +91,7 @@ internal sealed class PluginCatalog
             }
         }
         index.Save();
+        if (!lenient && catalog._conflicts.Count > 0) throw new PluginConflictException(catalog._conflicts[0]);
         return catalog;
     }
 
@@ -91,7 +99,10 @@ internal sealed class PluginCatalog
     {
         string name = NormalizeName(declaration.Name);
         if (into.TryGetValue(name, out var existing))
-            throw new PluginConflictException($"the {role} '{name}' is claimed by two plugins: {existing.AssemblyPath} and {declaration.AssemblyPath}; remove one of them");
+        {
+            _conflicts.Add($"the {role} '{name}' is claimed by two plugins: {existing.AssemblyPath} and {declaration.AssemblyPath}; remove one of them");
+            return;
+        }
         into[name] = new PluginEntry<T>(declaration with { Name = name }, Instantiate);
     }
 
@@ -129,6 +140,12 @@ internal sealed class PluginCatalog
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (string folder in folders)
         {
+            // A path to a plugin's DLL is taken as it is (its dependencies resolve from its folder).
+            if (folder.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) && File.Exists(folder))
+            {
+                if (seen.Add(Path.GetFullPath(folder))) yield return Path.GetFullPath(folder);
+                continue;
+            }
             if (!Directory.Exists(folder))
             {
                 if (folder != Path.Combine(AppContext.BaseDirectory, "plugins"))
@@ -139,6 +156,7 @@ internal sealed class PluginCatalog
             IEnumerable<string> candidates = File.Exists(Path.Combine(folder, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder))) + ".dll"))
                 ? new[] { folder }
                 : Directory.GetDirectories(folder).OrderBy(d => d, StringComparer.Ordinal);
+            int found = 0;
             foreach (string dir in candidates)
             {
                 string full = Path.GetFullPath(dir);
@@ -148,8 +166,12 @@ internal sealed class PluginCatalog
                     log.LogWarning("plugin folder {Folder} has no {Dll}; ignored", full, Path.GetFileName(dll));
                     continue;
                 }
+                found++;
                 if (seen.Add(dll)) yield return dll;
             }
+            if (found == 0 && folder != Path.Combine(AppContext.BaseDirectory, "plugins"))
+                log.LogWarning("plugin folder {Folder} holds no plugin: it should hold one folder per plugin, NAME/NAME.dll with the "
+                    + "plugin's other files beside it (what dotnet publish writes), or be such a NAME folder itself", folder);
         }
     }
 
