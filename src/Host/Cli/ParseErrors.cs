@@ -34,7 +34,7 @@ internal static partial class ParseErrors
         return $"{string.Join("; ", messages.Select(m => m.TrimEnd('.')))} (see {hint})";
     }
 
-    /// <summary>.NET type names in words: an integer, not 'System.Int32'.</summary>
+    /// <summary>.NET type names in words: a whole number, not 'System.Int32'.</summary>
     private static string Words(string message) => TypeName().Replace(message, m => m.Groups[1].Value switch
     {
         "System.Int32" or "System.Int64" or "System.Nullable`1[System.Int64]" or "System.Nullable`1[System.Int32]" => "as a whole number",
