@@ -10,6 +10,7 @@ using Occystrap.TestKit;
 
 namespace Occystrap.UnitTests;
 
+[Collection("process environment")]
 public sealed class OciLayoutTests : IDisposable
 {
     private readonly TempDir _dir = new();

@@ -7,6 +7,7 @@ using static Occystrap.UnitTests.ImageFixture;
 
 namespace Occystrap.UnitTests;
 
+[Collection("process environment")]
 public sealed class PipelineRunnerTests : IDisposable
 {
     private readonly TempDir _dir = new();

@@ -3,6 +3,7 @@ using Occystrap.Host.Plugins;
 namespace Occystrap.UnitTests;
 
 /// <summary>The plugin index answers for an unchanged assembly and reads a changed one again.</summary>
+[Collection("process environment")]
 public sealed class PluginIndexTests : IDisposable
 {
     private readonly TempDir _dir = new();

@@ -4,6 +4,7 @@ using Occystrap.Registry;
 
 namespace Occystrap.UnitTests;
 
+[Collection("process environment")]
 public sealed class RegistryParsingTests
 {
     [Theory]

@@ -8,6 +8,7 @@ using Occystrap.TestKit;
 namespace Occystrap.UnitTests;
 
 /// <summary>The runner against the sink contract, with the test kit's in-memory source and sinks.</summary>
+[Collection("process environment")]
 public sealed class RunnerContractTests : IDisposable
 {
     private readonly TempDir _dir = new();
