@@ -70,15 +70,15 @@ internal static class Commands
             app.Log.LogWarning("--compression {Compression} does nothing for {Scheme}://, which stores plain layers", compression.ToString().ToLowerInvariant(), output.Name);
         if (app.Globals.LayerCache is not null && sink is not ILayerCacheTarget)
             app.Log.LogWarning("--layer-cache does nothing for {Scheme}://, which stores no blobs to reuse", output.Name);
-        if (app.Globals.ArchitectureGiven && ConfigArchitecture(image.Config.Span) is { } actual && actual != app.Globals.Architecture)
+        if (app.Globals.ArchitectureGiven && ConfigArchitecture(image.Config) is { } actual && actual != app.Globals.Architecture)
             app.Log.LogWarning("--architecture {Wanted} does not apply: {Image} is a single-platform image for {Actual}", app.Globals.Architecture, image.Name.ToString(), actual);
     }
 
-    private static string? ConfigArchitecture(ReadOnlySpan<byte> config)
+    private static string? ConfigArchitecture(ReadOnlyMemory<byte> config)
     {
         try
         {
-            return JsonText.ParseObject(config, "config") is { } o ? JsonText.String(o, "architecture", "config") : null;
+            return ImageConfig.Parse(config) is { Architecture.Length: > 0 } parsed ? parsed.Architecture : null;
         }
         catch (OccystrapException)
         {
