@@ -180,6 +180,35 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         string label = $"layer {i + 1}/{source.Layers.Count} {layer.DiffId.Short}";
         string what = $"{label} of {source.Name}";
         using var task = progress.Start(label, layer.StoredSize);
+        try
+        {
+            return await WriteLayerAsync(source, layer, i, stages, compressed, sink, task, label, what, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            task.Fail("interrupted");
+            throw;
+        }
+        catch (Exception e)
+        {
+            task.Fail("failed");
+            // A failure names the layer as the progress showed it, and the image; most already do.
+            if (e is UsageException || e.Message.Contains(label, StringComparison.Ordinal)) throw;
+            throw new OccystrapException($"{what}: {Describe(e)}", e);
+        }
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        InvalidDataException => $"corrupt compressed data: {e.Message}",
+        OperationCanceledException => "timed out",
+        _ => e.Message,
+    };
+
+    private async Task<(LayerResult Written, LayerResult Original)> WriteLayerAsync(
+        IImageSource source, ISourceLayer layer, int i, List<LayerStage> stages, bool compressed, IImageSink sink,
+        IProgressTask task, string label, string what, CancellationToken ct)
+    {
         Stream stored = new ProgressReadStream(await layer.OpenAsync(ct).ConfigureAwait(false), task);
         // A blob never grows past the size its descriptor declares: a source that keeps sending is stopped.
         if (layer.StoredSize is { } declared) stored = new DeclaredSizeStream(stored, declared, what);

@@ -81,6 +81,7 @@ public sealed class RegistryClient : IDisposable
     public int Retries => _retries;
 
     private int _retries;
+    private readonly ConcurrentDictionary<string, string> _warned = new(StringComparer.Ordinal);
 
     public static string PullScope(string repository) => $"repository:{repository}:pull";
 
@@ -318,9 +319,24 @@ public sealed class RegistryClient : IDisposable
     {
         var delay = wait ?? TimeSpan.FromTicks(_options.FirstBackoff.Ticks * (1L << Math.Min(attempt - 1, 6)));
         Interlocked.Increment(ref _retries);
-        _options.Logger.LogWarning("{Host}: {What}: {Failure}; retrying in {Delay:0.0}s (attempt {Attempt} of {Attempts})",
-            Host, what, failure, delay.TotalSeconds, attempt + 1, budget ?? _options.Attempts);
+        Retrying(what, failure, $"retrying in {delay.TotalSeconds:0.0}s (attempt {attempt + 1} of {budget ?? _options.Attempts})");
         await Task.Delay(delay, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Says that a request is tried again. The same failure on this host is a warning for the first request
+    /// it hit (each of that request's attempts), not again for every other layer that meets it: those are
+    /// debug lines.
+    /// </summary>
+    internal void Retrying(string what, string failure, string next)
+    {
+        // Failures that differ only in numbers (bytes left, ports) are the same failure.
+        var key = new StringBuilder(failure.Length);
+        foreach (char c in failure)
+            if (!char.IsAsciiDigit(c)) key.Append(c);
+            else if (key.Length == 0 || key[^1] != '#') key.Append('#');
+        var level = _warned.GetOrAdd(key.ToString(), what) == what ? LogLevel.Warning : LogLevel.Debug;
+        _options.Logger.Log(level, "{Host}: {What}: {Failure}; {Next}", Host, what, failure, next);
     }
 
     /// <summary>Sends a request whose body cannot be replayed: auth is settled first with a bodiless probe if needed.</summary>

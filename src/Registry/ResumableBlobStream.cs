@@ -70,7 +70,7 @@ internal sealed class ResumableBlobStream : ReadOnlyStream
                     return n;
                 }
                 if (_size is null || _position >= _size) return 0;
-                failure = $"the body ended after {_position} of {_size} bytes";
+                failure = "the body ended early";
             }
             catch (Exception e) when (RegistryClient.IsTransient(e, cancellationToken) || e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
@@ -78,7 +78,8 @@ internal sealed class ResumableBlobStream : ReadOnlyStream
                 failure = e is OperationCanceledException ? $"no data for {_stall.TotalSeconds:0}s" : e.Message;
             }
             if (++_resumes > 5)
-                throw new RegistryException($"{_client.Host}: blob {_digest} of {_repository}: {failure}; gave up after {_resumes - 1} resumes", inner: error);
+                throw new RegistryException($"{_client.Host}: blob {_digest} of {_repository}: {failure} at byte {_position}; gave up after {_resumes - 1} resumes", inner: error);
+            _client.Retrying($"blob {_digest.Short}", failure, $"resuming at byte {_position} (resume {_resumes} of 5)");
             await ResumeAsync(cancellationToken).ConfigureAwait(false);
         }
     }

@@ -4,8 +4,8 @@ namespace Occystrap.IntegrationTests;
 
 /// <summary>
 /// A loopback HTTP proxy in front of a registry that injects faults into GET and HEAD traffic: the first
-/// requests answered with an error status (500, or 429 with Retry-After), and blob downloads cut off
-/// after some bytes. Counts what it saw.
+/// requests answered with an error status (500, or 429 with Retry-After), and the downloads of the
+/// first blobs longer than some bytes cut off there, once each. Counts what it saw.
 /// </summary>
 public sealed class FaultProxy : IDisposable
 {
@@ -15,6 +15,7 @@ public sealed class FaultProxy : IDisposable
     private int _failuresLeft;
     private int _resetsLeft;
     private int _requests;
+    private readonly HashSet<string> _cutBlobs = new(StringComparer.Ordinal);
 
     /// <param name="redirectBlobsWith">When set, blob GETs are redirected to this proxy under another host name
     /// (localhost instead of 127.0.0.1), as registries redirect to blob storage; the proxy then fetches
@@ -46,6 +47,9 @@ public sealed class FaultProxy : IDisposable
     public HttpStatusCode FailStatus { get; }
     public int RetryAfterSeconds { get; }
     public long ResetAfterBytes { get; }
+
+    /// <summary>When set, blob downloads are slowed to about this many bytes a second.</summary>
+    public long BlobBytesPerSecond { get; init; }
     public int Requests => _requests;
     public int Resets { get; private set; }
     public int Failures { get; private set; }
@@ -122,7 +126,12 @@ public sealed class FaultProxy : IDisposable
                 return;
             }
             await using var body = await upstream.Content.ReadAsStreamAsync();
-            if (blob && Interlocked.Decrement(ref _resetsLeft) >= 0)
+            // Each blob is cut once at most, and only a body longer than the cut (a small config goes through whole).
+            bool cut = false;
+            if (blob && (upstream.Content.Headers.ContentLength ?? long.MaxValue) > ResetAfterBytes)
+                lock (_cutBlobs)
+                    cut = !_cutBlobs.Contains(url) && Interlocked.Decrement(ref _resetsLeft) >= 0 && _cutBlobs.Add(url);
+            if (cut)
             {
                 byte[] part = new byte[ResetAfterBytes];
                 int got = await body.ReadAtLeastAsync(part, part.Length, throwOnEndOfStream: false);
@@ -132,7 +141,18 @@ public sealed class FaultProxy : IDisposable
                 response.Abort();
                 return;
             }
-            await body.CopyToAsync(response.OutputStream);
+            if (blob && BlobBytesPerSecond > 0)
+            {
+                // 20 slices a second, so that a transfer takes about size/rate seconds and moves all along.
+                byte[] slice = new byte[Math.Max(1, BlobBytesPerSecond / 20)];
+                int n;
+                while ((n = await body.ReadAtLeastAsync(slice, slice.Length, throwOnEndOfStream: false)) > 0)
+                {
+                    await response.OutputStream.WriteAsync(slice.AsMemory(0, n));
+                    await Task.Delay(50);
+                }
+            }
+            else await body.CopyToAsync(response.OutputStream);
             response.Close();
         }
         catch (Exception)

@@ -25,11 +25,17 @@ internal sealed class App : IDisposable
         Environment.SetEnvironmentVariable("OCCYSTRAP_PASSWORD", null);
         if (!Directory.Exists(Globals.TempDir))
             throw new UsageException($"--temp-dir {Globals.TempDir} does not exist");
-        var level = Globals.Debug ? LogLevel.Trace : Globals.Verbose ? LogLevel.Debug : LogLevel.Information;
+        // --quiet wins over --verbose: a script that asks for silence gets it.
+        var level = Globals.Quiet ? LogLevel.Error : Globals.Debug ? LogLevel.Trace : Globals.Verbose ? LogLevel.Debug : LogLevel.Information;
+        bool terminal = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "" or "dumb");
+        var mode = Globals.Quiet ? ProgressMode.Quiet : terminal ? ProgressMode.Live : ProgressMode.Lines;
+        Progress = new ConsoleProgress(mode, color: string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR")), Console.Error);
+        s_progress = Progress;
         Loggers = new StderrLoggerFactory(level, Stderr);
         Log = Loggers.CreateLogger("occystrap");
-        Progress = new ConsoleProgress(!Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb"), Stderr);
     }
+
+    private static ConsoleProgress? s_progress;
 
     public GlobalOptions Globals { get; }
     public ILoggerFactory Loggers { get; }
@@ -48,9 +54,17 @@ internal sealed class App : IDisposable
         return catalog;
     }
 
+    /// <summary>One whole line on stderr: through the progress display while it is live, so bars never cut it.</summary>
     public static void Stderr(string line)
     {
-        lock (Console.Error) Console.Error.WriteLine(line);
+        if (s_progress is { } progress) progress.WriteLine(line);
+        else lock (Console.Error) Console.Error.WriteLine(line);
+    }
+
+    /// <summary>A line for people, not scripts (the summary): left out under --quiet.</summary>
+    public void Note(string line)
+    {
+        if (!Globals.Quiet) Stderr(line);
     }
 
     /// <summary>

@@ -52,7 +52,7 @@ internal static class Commands
         StartupTrace.Mark("image written");
         string cached = summary.FromCache > 0 ? $", {summary.FromCache} from the layer cache" : "";
         string written = summary.Commit.Manifest is { } m ? $", manifest {m.Digest}" : "";
-        App.Stderr($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied{cached}), {Sizes.Format(summary.Bytes)} written, image id {summary.Commit.ConfigDigest}{written}, {summary.Elapsed.TotalSeconds:0.0}s");
+        app.Note($"Summary: {summary.Layers} {(summary.Layers == 1 ? "layer" : "layers")} ({summary.Rewritten} rewritten, {summary.Copied} copied{cached}), {Sizes.Format(summary.Bytes)} written, image id {summary.Commit.ConfigDigest}{written}, {summary.Elapsed.TotalSeconds:0.0}s");
 
         // The result, for scripts: the manifest digest where a manifest was stored (registries, layouts), else the
         // image id (archives, folders, daemons).

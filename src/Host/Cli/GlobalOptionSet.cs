@@ -8,6 +8,7 @@ namespace Occystrap.Host.Cli;
 internal sealed class GlobalOptionSet
 {
     public Option<bool> Verbose { get; } = new("--verbose") { Description = "Debug logging for occystrap and its plugins", Recursive = true };
+    public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "Print only errors and results: no progress, no notes, no warnings", Recursive = true };
     public Option<bool> Debug { get; } = new("--debug") { Description = "Debug logging for everything, and stack traces on errors", Recursive = true };
     public Option<string> Os { get; } = new("--os") { Description = "Target operating system", DefaultValueFactory = _ => "linux", Recursive = true, HelpName = "OSNAME" };
     public Option<string> Architecture { get; } = new("--architecture") { Description = "Target CPU architecture", DefaultValueFactory = _ => "amd64", Recursive = true, HelpName = "ARCH" };
@@ -47,12 +48,13 @@ internal sealed class GlobalOptionSet
         });
     }
 
-    public IEnumerable<Option> All => [Verbose, Debug, Os, Architecture, Variant, Username, Password, SrcCreds, DestCreds, Insecure, Compression, Parallel, TempDir, LayerCache, OutputFormat, PluginsDir];
+    public IEnumerable<Option> All => [Verbose, Quiet, Debug, Os, Architecture, Variant, Username, Password, SrcCreds, DestCreds, Insecure, Compression, Parallel, TempDir, LayerCache, OutputFormat, PluginsDir];
 
     public GlobalOptions Read(ParseResult r) => new()
     {
         Verbose = r.GetValue(Verbose),
         Debug = r.GetValue(Debug),
+        Quiet = r.GetValue(Quiet),
         Os = r.GetValue(Os) ?? "linux",
         Architecture = r.GetValue(Architecture) ?? "amd64",
         ArchitectureGiven = r.GetResult(Architecture) is { Implicit: false },

@@ -10,6 +10,9 @@ internal sealed record GlobalOptions
 {
     public bool Verbose { get; init; }
     public bool Debug { get; init; }
+
+    /// <summary><c>--quiet</c>: errors and results only.</summary>
+    public bool Quiet { get; init; }
     public string Os { get; init; } = "linux";
     public string Architecture { get; init; } = "amd64";
 
