@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Compression;
 using Occystrap.Formats.Images;
+using Occystrap.Formats.IO;
 using Occystrap.Formats.Layouts;
 
 namespace Occystrap.Formats.Archives;
@@ -42,32 +43,85 @@ public sealed class DockerArchiveImage : IImageSource
     /// <param name="log">Where the notice goes that a multi-platform index was reduced to one platform.</param>
     public static DockerArchiveImage Open(string path, string? select, PlatformChoice? platform = null, string? tempDir = null, CancellationToken cancellationToken = default, ILogger? log = null)
     {
-        if (!File.Exists(path))
+        // "-" is standard input: a pipe, or a file redirected in.
+        string display = path == "-" ? "standard input" : path;
+        if (path == "-") path = File.Exists("/dev/stdin") ? "/dev/stdin" : path;
+        if (path != "-" && !File.Exists(path))
             throw new OccystrapException(Directory.Exists(path) ? $"{path} is a directory, not a docker-save archive" : $"{path}: no such file");
+        Stream source = path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
         LayerCompression compression;
-        using (var probe = File.OpenRead(path)) compression = LayerCompressionCodec.Detect(probe);
-        if (compression == LayerCompression.None) return Open(ArchiveIndex.Build(path), select, platform, log);
+        try
+        {
+            if (source.CanSeek) compression = LayerCompressionCodec.Detect(source);
+            else
+            {
+                // A pipe is read once, from its first byte: the bytes looked at are put back in front.
+                byte[] head = new byte[4];
+                int n = source.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+                if (n == 0) throw new OccystrapException($"{display} is empty, not a docker-save archive");
+                compression = LayerCompressionCodec.Detect(head.AsSpan(0, n));
+                source = new PrefixedStream(head.AsMemory(0, n), source);
+            }
+            if (compression == LayerCompression.None && source.CanSeek)
+            {
+                source.Dispose();
+                return Open(ArchiveIndex.Build(path, displayName: display), select, platform, log);
+            }
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
 
-        // A compressed archive (docker save | gzip) cannot be read in place: it is unpacked once to a temp file.
+        // A compressed archive (docker save | gzip), or one that arrives through a pipe, cannot be read in
+        // place: it is unpacked once to a temp file.
         string copy = Path.Combine(tempDir ?? Path.GetTempPath(), $"occystrap-{Guid.NewGuid():N}.tar");
         try
         {
-            using (var input = LayerCompressionCodec.OpenDecompressed(File.OpenRead(path), compression))
+            using (var input = LayerCompressionCodec.OpenDecompressed(source, compression, display))
             using (var output = new FileStream(copy, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1024 * 1024))
                 input.CopyToAsync(output, 1024 * 1024, cancellationToken).GetAwaiter().GetResult();
-            var image = Open(ArchiveIndex.Build(copy, displayName: path), select, platform, log);
+            var image = Open(ArchiveIndex.Build(copy, displayName: display), select, platform, log);
             image._temporaryCopy = copy;
             return image;
         }
         catch (InvalidDataException e)
         {
             File.Delete(copy);
-            throw new OccystrapException($"{path}: corrupt {compression.ToString().ToLowerInvariant()} data: {e.Message}");
+            throw new OccystrapException($"{display}: corrupt {compression.ToString().ToLowerInvariant()} data: {e.Message}");
         }
         catch
         {
             File.Delete(copy);
             throw;
+        }
+    }
+
+    /// <summary>Bytes already read from a stream, then the rest of it.</summary>
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> head, Stream rest) : ReadOnlyStream
+    {
+        private ReadOnlyMemory<byte> _head = head;
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_head.IsEmpty) return rest.Read(buffer);
+            int n = Math.Min(buffer.Length, _head.Length);
+            _head.Span[..n].CopyTo(buffer);
+            _head = _head[n..];
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_head.IsEmpty) return await rest.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return Read(buffer.Span);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) rest.Dispose();
+            base.Dispose(disposing);
         }
     }
 
