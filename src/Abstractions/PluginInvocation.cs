@@ -33,6 +33,19 @@ public sealed record PluginInvocation(
     /// when the image itself goes to standard output (<c>tar://-</c>). Never write to <see cref="Console.Out"/> directly.
     /// </summary>
     public TextWriter Report { get; init; } = Console.Out;
+
+    /// <summary>
+    /// Set when the command prints one JSON document (<c>-O json</c>): a filter then adds what it reports
+    /// here, item by item, and writes nothing to <see cref="Report"/>. Null for text output.
+    /// </summary>
+    public IStructuredReport? Structured { get; init; }
+}
+
+/// <summary>A plugin's part of the command's JSON document: the items it reports (search matches, for one).</summary>
+public interface IStructuredReport
+{
+    /// <summary>Adds one item. Safe to call from several threads.</summary>
+    void Add(System.Text.Json.Nodes.JsonObject item);
 }
 
 /// <summary>The platform wanted from a multi-platform image. A null variant takes the rule's default (none, or v8/v7 for arm64/arm).</summary>

@@ -67,4 +67,42 @@ public sealed class ProcessResultTests(PlainRegistry registry) : IClassFixture<P
         Occy("process", $"tar://{SampleImage}", $"tar://{_dir["file.tar"]}").Code.Should().Be(0);
         File.ReadAllBytes(tar).Should().Equal(File.ReadAllBytes(_dir["file.tar"]));
     }
+
+    private static List<string> DiffIds(string archive) =>
+        JsonNode.Parse(Must("skopeo", "inspect", "--config", $"docker-archive:{archive}"))!["rootfs"]!["diff_ids"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();
+
+    [Fact]
+    public void Json_search_prints_one_document_with_every_match()
+    {
+        var ids = DiffIds(SampleImage);
+        var r = Occy("-O", "json", "search", $"tar://{SampleImage}", "*.txt");
+        r.Code.Should().Be(0, r.ToString());
+        var doc = JsonNode.Parse(r.Stdout)!; // the whole of stdout is one document
+        doc["count"]!.GetValue<int>().Should().Be(2);
+        doc["layers"]!.GetValue<int>().Should().Be(2);
+        doc["pattern"]!.GetValue<string>().Should().Be("*.txt");
+        var matches = doc["matches"]!.AsArray();
+        matches.Select(m => (m!["layer"]!.GetValue<string>(), m["path"]!.GetValue<string>(), m["type"]!.GetValue<string>(), m["size"]!.GetValue<long>()))
+            .Should().Equal((ids[0], "usr/share/sample/hello.txt", "file", 39L), (ids[1], "usr/share/sample/extra.txt", "file", 27L));
+
+        var none = Occy("-O", "json", "search", $"tar://{SampleImage}", "nothing-like-this");
+        JsonNode.Parse(none.Stdout)!["count"]!.GetValue<int>().Should().Be(0, none.ToString());
+    }
+
+    [Fact]
+    public void Json_process_puts_what_filters_report_into_the_document()
+    {
+        var r = Occy("-O", "json", "process", $"tar://{SampleImage}", $"tar://{_dir["out.tar"]}",
+            "-f", "normalize-timestamps", "-f", "search:pattern=**/extra.txt");
+        r.Code.Should().Be(0, r.ToString());
+        var doc = JsonNode.Parse(r.Stdout)!;
+        var filters = doc["filters"]!.AsArray();
+        filters.Select(f => f!["name"]!.GetValue<string>()).Should().Equal("normalize-timestamps", "search");
+        filters[0]!["items"]!.AsArray().Should().BeEmpty();
+        var match = filters[1]!["items"]!.AsArray().Should().ContainSingle().Which!;
+        match["path"]!.GetValue<string>().Should().Be("usr/share/sample/extra.txt");
+        // The search sees the layers after normalize-timestamps rewrote them: their new diff_ids.
+        DiffIds(_dir["out.tar"]).Should().Contain(match["layer"]!.GetValue<string>());
+        r.Stderr.Should().NotContain("extra.txt", "the matches are in the document only");
+    }
 }

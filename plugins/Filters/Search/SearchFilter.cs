@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Tar;
@@ -42,12 +43,12 @@ public sealed class SearchFilter : IFilterPlugin
             var glob = new PathGlob(pattern);
             match = glob.IsMatch;
         }
-        return new Filter(match, invocation.Options.GetBool("script_friendly") == true, invocation.Report);
+        return new Filter(match, invocation.Options.GetBool("script_friendly") == true, invocation.Report, invocation.Structured);
     }
 
     private sealed record Match(string Path, EntryKind Kind, long Size, string? Link);
 
-    private sealed class Filter(Func<string, bool> match, bool scriptFriendly, TextWriter output) : IImageFilter
+    private sealed class Filter(Func<string, bool> match, bool scriptFriendly, TextWriter output, IStructuredReport? structured) : IImageFilter
     {
         private List<Match>[]? _matches;
         private ImageName _name = ImageName.Unnamed;
@@ -83,6 +84,24 @@ public sealed class SearchFilter : IFilterPlugin
                 string layer = image.Layers[i].DiffId.Hex;
                 total += found.Count;
                 layers++;
+                if (structured is not null)
+                {
+                    // JSON escapes every control character itself: names go in as they are.
+                    foreach (var m in found)
+                    {
+                        var item = new JsonObject
+                        {
+                            ["image"] = _name.IsUnnamed ? null : _name.ToString(),
+                            ["layer"] = image.Layers[i].DiffId.ToString(),
+                            ["path"] = m.Path,
+                            ["type"] = Kind(m.Kind),
+                        };
+                        if (m.Kind == EntryKind.File) item["size"] = m.Size;
+                        if (m.Link is not null) item["link"] = m.Link;
+                        structured.Add(item);
+                    }
+                    continue;
+                }
                 if (scriptFriendly)
                 {
                     string name = _name.IsUnnamed ? "unknown:unknown" : $"{_name.Repository}:{_name.Tag ?? _name.Digest ?? "latest"}";
@@ -93,6 +112,7 @@ public sealed class SearchFilter : IFilterPlugin
                 foreach (var m in found) output.WriteLine("  " + Describe(m));
                 output.WriteLine();
             }
+            if (structured is not null) return ValueTask.FromResult(image.Config);
             if (!scriptFriendly)
                 output.WriteLine(total == 0
                     ? "No matches found."
@@ -122,6 +142,18 @@ public sealed class SearchFilter : IFilterPlugin
                 });
             return b.ToString();
         }
+
+        private static string Kind(EntryKind kind) => kind switch
+        {
+            EntryKind.File => "file",
+            EntryKind.Directory => "directory",
+            EntryKind.Symlink => "symlink",
+            EntryKind.HardLink => "hardlink",
+            EntryKind.Fifo => "fifo",
+            EntryKind.CharacterDevice => "character device",
+            EntryKind.BlockDevice => "block device",
+            _ => "unknown",
+        };
 
         private static string Describe(Match m) => Escape(m.Kind switch
         {

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
 using Occystrap.Host.Plugins;
@@ -107,8 +108,17 @@ internal sealed class App : IDisposable
         if (!Catalog.Filters.TryGetValue(spec.Name, out var entry))
             throw new UsageException($"unknown filter '{spec.Name}' (known: {Known(Catalog.Filters.Keys)})");
         var invocation = Invocation(entry.Plugin, spec, PluginRole.Filter);
+        if (Globals.OutputFormat == "json")
+        {
+            var report = new StructuredReport(spec.Name);
+            FilterReports.Add(report);
+            invocation = invocation with { Structured = report };
+        }
         return new PipelineFilter(spec.Name, invocation.Options, entry.Plugin.Create(invocation));
     }
+
+    /// <summary>With -O json, what each filter reported, in the order the filters were given.</summary>
+    public List<StructuredReport> FilterReports { get; } = [];
 
     private static string Known(IEnumerable<string> names)
     {
@@ -117,4 +127,17 @@ internal sealed class App : IDisposable
     }
 
     public void Dispose() => Progress.Dispose();
+}
+
+/// <summary>One filter's items for the command's JSON document.</summary>
+internal sealed class StructuredReport(string filter) : IStructuredReport
+{
+    public string Filter => filter;
+
+    public JsonArray Items { get; } = [];
+
+    public void Add(JsonObject item)
+    {
+        lock (Items) Items.Add(item);
+    }
 }

@@ -58,7 +58,7 @@ internal static class Commands
         // image id (archives, folders, daemons).
         string digest = (summary.Commit.Manifest?.Digest ?? summary.Commit.ConfigDigest).ToString();
         if (digestFile is not null) WriteDigestFile(digestFile, digest);
-        if (app.Globals.OutputFormat == "json") app.Report.WriteLine(ProcessJson(destination, summary).ToJsonString());
+        if (app.Globals.OutputFormat == "json") app.Report.WriteLine(ProcessJson(destination, summary, app.FilterReports).ToJsonString());
         else if (!imageOnStdout) Console.Out.WriteLine(digest);
         return 0;
     }
@@ -102,7 +102,7 @@ internal static class Commands
         }
     }
 
-    private static JsonObject ProcessJson(string destination, PipelineSummary summary)
+    private static JsonObject ProcessJson(string destination, PipelineSummary summary, List<StructuredReport> reports)
     {
         var layers = new JsonArray();
         foreach (var l in summary.Written)
@@ -130,6 +130,7 @@ internal static class Commands
             ["from_cache"] = summary.FromCache,
             ["bytes_written"] = summary.Bytes,
             ["seconds"] = Math.Round(summary.Elapsed.TotalSeconds, 3),
+            ["filters"] = new JsonArray(reports.Select(r => (JsonNode)new JsonObject { ["name"] = r.Filter, ["items"] = r.Items }).ToArray()),
         };
     }
 
@@ -142,6 +143,22 @@ internal static class Commands
         await using var image = await inputPlugin.OpenAsync(app.Invocation(inputPlugin, inputSpec, PluginRole.Input), ct).ConfigureAwait(false);
         await using var sink = new DiscardSink();
         await new PipelineRunner(app.Log, app.Progress).RunAsync(image, [filter], sink, new RunOptions { Parallel = app.Globals.Parallel }, ct).ConfigureAwait(false);
+        if (app.Globals.OutputFormat == "json")
+        {
+            app.Progress.Dispose();
+            var matches = app.FilterReports[0].Items;
+            var doc = new JsonObject
+            {
+                ["source"] = SecretText.Redact(source),
+                ["image"] = image.Name.IsUnnamed ? null : image.Name.ToString(),
+                ["pattern"] = pattern,
+                ["regex"] = regex,
+                ["count"] = matches.Count,
+                ["layers"] = matches.Select(m => m!["layer"]!.GetValue<string>()).Distinct().Count(),
+                ["matches"] = matches,
+            };
+            Console.Out.WriteLine(doc.ToJsonString());
+        }
         return 0;
     }
 

@@ -22,7 +22,7 @@ internal sealed class GlobalOptionSet
     public Option<int> Parallel { get; } = new("--parallel", "-j") { Description = "Layers handled at once by outputs that take them in parallel [env: OCCYSTRAP_PARALLEL]", DefaultValueFactory = ParallelDefault, Recursive = true, HelpName = "N" };
     public Option<string?> TempDir { get; } = new("--temp-dir") { Description = "Folder for temporary files [env: OCCYSTRAP_TEMP_DIR]", DefaultValueFactory = _ => Env("OCCYSTRAP_TEMP_DIR"), Recursive = true, HelpName = "PATH" };
     public Option<string?> LayerCache { get; } = new("--layer-cache") { Description = "JSON file for cross-invocation layer caching [env: OCCYSTRAP_LAYER_CACHE]", DefaultValueFactory = _ => Env("OCCYSTRAP_LAYER_CACHE"), Recursive = true, HelpName = "PATH" };
-    public Option<string> OutputFormat { get; } = new("--output-format", "-O") { Description = "Output format for process, info, check and plugins: text or json", DefaultValueFactory = _ => "text", Recursive = true, HelpName = "FORMAT" };
+    public Option<string> OutputFormat { get; } = new("--output-format", "-O") { Description = "Output format for process, search, info, check and plugins: text or json", DefaultValueFactory = _ => "text", Recursive = true, HelpName = "FORMAT" };
     public Option<string[]> PluginsDir { get; } = new("--plugins-dir") { Description = "Another folder of plugins (repeatable; also OCCYSTRAP_PLUGIN_PATH)", Recursive = true, HelpName = "PATH" };
 
     public GlobalOptionSet()
