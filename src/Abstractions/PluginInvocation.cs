@@ -39,6 +39,21 @@ public sealed record PluginInvocation(
     /// here, item by item, and writes nothing to <see cref="Report"/>. Null for text output.
     /// </summary>
     public IStructuredReport? Structured { get; init; }
+
+    /// <summary>
+    /// Set by <c>check</c>: an input that meets a problem it can read past (a config whose digest or size
+    /// disagrees with its descriptor, a layer count that disagrees with the diff_ids) reports it here and
+    /// goes on, so that every problem is found. Null for every other command: then refuse the image.
+    /// </summary>
+    public IImageProblems? Problems { get; init; }
+}
+
+/// <summary>Where a source reports the problems it read past (see <see cref="PluginInvocation.Problems"/>).</summary>
+public interface IImageProblems
+{
+    /// <param name="check">A stable id, as <c>check</c> lists them: <c>config-digest</c>, <c>config-size</c>, <c>layer-count</c>...</param>
+    /// <param name="message">One line that names the image and what disagrees.</param>
+    void Report(string check, string message);
 }
 
 /// <summary>A plugin's part of the command's JSON document: the items it reports (search matches, for one).</summary>

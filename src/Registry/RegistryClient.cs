@@ -119,6 +119,50 @@ public sealed class RegistryClient : IDisposable
         return (body, mediaType, digest);
     }
 
+    /// <summary>
+    /// The repository's tags, all pages of them (<c>Link: &lt;...&gt;; rel="next"</c>), in the registry's order.
+    /// Bounded: 4 MiB a page, 100 pages, and a next link must stay on this registry.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ListTagsAsync(string repository, CancellationToken ct)
+    {
+        var tags = new List<string>();
+        Uri? next = Url($"v2/{repository}/tags/list?n=1000");
+        string what = $"{Host}: tags of {repository}";
+        for (int page = 0; next is not null; page++)
+        {
+            if (page == 100) throw new RegistryException($"{what}: more than 100 pages");
+            var url = next;
+            var body = await WithBodyRetriesAsync($"tags {repository}", async () =>
+            {
+                using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, url), [PullScope(repository)], $"tags {repository}", ct).ConfigureAwait(false);
+                await EnsureAsync(response, $"tags of {repository}", ct).ConfigureAwait(false);
+                next = NextPage(response, url);
+                return await ReadLimitedAsync(response, ManifestLimit, ct).ConfigureAwait(false);
+            }, ct).ConfigureAwait(false);
+            var doc = Formats.Images.JsonText.Parse(body, what) as JsonObject ?? throw new RegistryException($"{what}: the answer is not a JSON object");
+            if (doc["tags"] is JsonArray list)
+                foreach (var t in list)
+                    tags.Add(t?.GetValueKind() == System.Text.Json.JsonValueKind.String ? t.GetValue<string>() : throw new RegistryException($"{what}: a tag that is not a string"));
+        }
+        return tags;
+    }
+
+    private Uri? NextPage(HttpResponseMessage response, Uri current)
+    {
+        if (!response.Headers.TryGetValues("Link", out var links)) return null;
+        foreach (string link in links)
+        {
+            int open = link.IndexOf('<'), close = link.IndexOf('>');
+            if (open < 0 || close < open || !link[close..].Contains("rel=\"next\"", StringComparison.Ordinal)) continue;
+            var target = new Uri(current, link[(open + 1)..close]);
+            // A next page elsewhere would take the credentials along: refused.
+            if (target.Authority != BaseUri.Authority || target.Scheme != BaseUri.Scheme)
+                throw new RegistryException($"{Host}: the tag list's next page is on another host ({target.Authority})");
+            return target;
+        }
+        return null;
+    }
+
     public async Task<bool> BlobExistsAsync(string repository, Digest digest, CancellationToken ct)
     {
         using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Head, Url($"v2/{repository}/blobs/{digest}")),
@@ -130,15 +174,19 @@ public sealed class RegistryClient : IDisposable
 
     /// <summary>Reads a small blob (a config) whole and checks its digest.</summary>
     public Task<byte[]> GetBlobAsync(string repository, Digest digest, int limit, CancellationToken ct) =>
-        WithBodyRetriesAsync($"blob {digest.Short}", () => GetBlobOnceAsync(repository, digest, limit, ct), ct);
+        GetBlobAsync(repository, digest, limit, verify: true, ct);
 
-    private async Task<byte[]> GetBlobOnceAsync(string repository, Digest digest, int limit, CancellationToken ct)
+    /// <param name="verify">False only for check, which compares the bytes with their descriptor itself and reports what disagrees.</param>
+    public Task<byte[]> GetBlobAsync(string repository, Digest digest, int limit, bool verify, CancellationToken ct) =>
+        WithBodyRetriesAsync($"blob {digest.Short}", () => GetBlobOnceAsync(repository, digest, limit, verify, ct), ct);
+
+    private async Task<byte[]> GetBlobOnceAsync(string repository, Digest digest, int limit, bool verify, CancellationToken ct)
     {
         using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, Url($"v2/{repository}/blobs/{digest}")),
             [PullScope(repository)], $"blob {digest.Short}", ct).ConfigureAwait(false);
         await EnsureAsync(response, $"blob {digest} of {repository}", ct).ConfigureAwait(false);
         byte[] body = await ReadLimitedAsync(response, limit, ct).ConfigureAwait(false);
-        digest.Verify(body, $"{Host}: blob {digest} of {repository}");
+        if (verify) digest.Verify(body, $"{Host}: blob {digest} of {repository}");
         return body;
     }
 

@@ -33,7 +33,8 @@ public sealed class RegistryImage : IImageSource
     public IReadOnlyList<ISourceLayer> Layers { get; }
 
     /// <param name="platform">Which image of a multi-platform index (see <see cref="PlatformRule"/>).</param>
-    public static async Task<RegistryImage> OpenAsync(RegistryClient client, ImageReference reference, PlatformChoice platform, bool ownsClient, CancellationToken ct, ILogger? log = null)
+    /// <param name="problems">Set by check: a config that disagrees with its descriptor and a layer count that disagrees are reported there, and reading goes on.</param>
+    public static async Task<RegistryImage> OpenAsync(RegistryClient client, ImageReference reference, PlatformChoice platform, bool ownsClient, CancellationToken ct, ILogger? log = null, IImageProblems? problems = null)
     {
         log ??= NullLogger.Instance;
         string where = $"{client.Host}/{reference.Repository}:{reference.Reference}";
@@ -56,15 +57,18 @@ public sealed class RegistryImage : IImageSource
             json = JsonText.ParseObject(body, $"manifest {entry.Digest.Short} of {where}");
         }
         var manifest = ImageManifest.FromJson(json, $"manifest of {where}", mediaType);
-        byte[] config = await client.GetBlobAsync(reference.Repository, manifest.Config.Digest, ConfigLimit, ct).ConfigureAwait(false);
-        if (config.Length != manifest.Config.Size)
+        byte[] config = await client.GetBlobAsync(reference.Repository, manifest.Config.Digest, ConfigLimit, verify: problems is null, ct).ConfigureAwait(false);
+        if (problems is not null) DescriptorCheck.Check(config, manifest.Config, $"{where}: the config {manifest.Config.Digest.Short}", problems);
+        else if (config.Length != manifest.Config.Size)
             throw new RegistryException($"{where}: the config is {config.Length} bytes, but the manifest says {manifest.Config.Size}");
         var diffIds = ImageConfig.DiffIdsOf(config, $"config of {where}");
-        if (manifest.Layers.Count != diffIds.Count)
+        int count = manifest.Layers.Count;
+        if (problems is not null) count = DescriptorCheck.LayerCount(manifest.Layers.Count, diffIds.Count, $"{where}: the manifest", problems);
+        else if (manifest.Layers.Count != diffIds.Count)
             throw new RegistryException($"{where}: the manifest lists {manifest.Layers.Count} layers but the config has {diffIds.Count} diff_ids");
         var location = new BlobLocation(client.Host, reference.Repository);
         var layers = new List<ISourceLayer>();
-        for (int i = 0; i < manifest.Layers.Count; i++)
+        for (int i = 0; i < count; i++)
         {
             var d = manifest.Layers[i];
             var compression = MediaTypeTable.LayerCompressionOf(d.MediaType)

@@ -94,9 +94,72 @@ public sealed class CheckTests(PlainRegistry registry) : IClassFixture<PlainRegi
             c => c["rootfs"]!["diff_ids"]!.AsArray().Add("sha256:" + new string('0', 64)));
         var count = Occy("-O", "json", "check", $"tar://{_dir["count.tar"]}");
         count.Code.Should().Be(1, count.ToString());
-        var finding = Json(count)["findings"]![0]!;
-        finding["check"]!.GetValue<string>().Should().Be("source");
+        var findings = Json(count)["findings"]!.AsArray();
+        var finding = findings.Should().ContainSingle(f => f!["check"]!.GetValue<string>() == "layer-count", count.Stdout).Which!;
         finding["message"]!.GetValue<string>().Should().Contain("lists 2 layers but the config has 3 diff_ids");
+        // The check went on past it: the layers there are were read, and nothing else is wrong with them.
+        Ids(Json(count), "error").Should().Equal("layer-count");
+    }
+
+    /// <summary>An OCI layout of the sample image, to break by hand.</summary>
+    private string Layout()
+    {
+        string layout = _dir["layout"];
+        Occy("process", $"tar://{SampleImage}", $"oci-layout://{layout}").Code.Should().Be(0);
+        return layout;
+    }
+
+    private static string BlobPath(string layout, string digest) => Path.Combine(layout, "blobs", "sha256", digest["sha256:".Length..]);
+
+    /// <summary>Edits the layout's manifest and stores it again under its new digest, with index.json pointing at it.</summary>
+    private static void EditManifest(string layout, Action<JsonObject> edit)
+    {
+        var index = JsonNode.Parse(File.ReadAllText(Path.Combine(layout, "index.json")))!;
+        var entry = index["manifests"]![0]!;
+        var manifest = JsonNode.Parse(File.ReadAllBytes(BlobPath(layout, entry["digest"]!.GetValue<string>())))!.AsObject();
+        edit(manifest);
+        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(manifest.ToJsonString());
+        string digest = "sha256:" + Archives.Sha(bytes);
+        File.WriteAllBytes(BlobPath(layout, digest), bytes);
+        entry["digest"] = digest;
+        entry["size"] = bytes.Length;
+        File.WriteAllText(Path.Combine(layout, "index.json"), index.ToJsonString());
+    }
+
+    [Fact]
+    public void A_config_that_disagrees_with_its_digest_or_size_is_reported_and_the_check_goes_on()
+    {
+        string layout = Layout();
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(layout, "index.json")))!["manifests"]![0]!["digest"]!.GetValue<string>();
+        string configDigest = JsonNode.Parse(File.ReadAllBytes(BlobPath(layout, manifest)))!["config"]!["digest"]!.GetValue<string>();
+        // A space after the JSON: still a valid config, but other bytes than its digest and size name.
+        File.AppendAllText(BlobPath(layout, configDigest), " ");
+        var r = Occy("-O", "json", "check", $"oci-layout://{layout}");
+        r.Code.Should().Be(1, r.ToString());
+        Ids(Json(r), "error").Should().Equal(["config-digest", "config-size"], r.Stdout);
+        Ids(Json(r), "info").Should().Contain("media-type", "the metadata checks still ran");
+        // Without check, the same layout is refused.
+        Occy("process", $"oci-layout://{layout}", $"tar://{_dir["x.tar"]}").Code.Should().Be(1);
+
+        string sized = _dir["sized"];
+        Occy("process", $"tar://{SampleImage}", $"oci-layout://{sized}").Code.Should().Be(0);
+        EditManifest(sized, m => m["config"]!["size"] = m["config"]!["size"]!.GetValue<long>() + 5);
+        var s = Occy("-O", "json", "check", $"oci-layout://{sized}");
+        s.Code.Should().Be(1, s.ToString());
+        Ids(Json(s), "error").Should().Equal(["config-size"], s.Stdout);
+    }
+
+    [Fact]
+    public void A_layer_over_1_GB_compressed_is_a_warning_in_fast_mode()
+    {
+        string layout = Layout();
+        EditManifest(layout, m => m["layers"]![1]!["size"] = 1_500_000_000L);
+        var r = Occy("-O", "json", "check", "--fast", $"oci-layout://{layout}");
+        r.Code.Should().Be(0, r.ToString());
+        var report = Json(r);
+        Ids(report, "warning").Should().Equal("large-layer");
+        report["findings"]!.AsArray().Single(f => f!["check"]!.GetValue<string>() == "large-layer")!["layer"]!.GetValue<int>().Should().Be(1);
+        Ids(report, "error").Should().BeEmpty();
     }
 
     [Fact]

@@ -55,6 +55,29 @@ public sealed class DockerSchemeTests(PlainRegistry registry) : IClassFixture<Pl
 
     [Theory]
     [MemberData(nameof(Daemons))]
+    public void Info_describes_a_daemon_image_from_inspect_and_history_without_saving_it(string daemon)
+    {
+        string name = $"occy/info:{_tag}";
+        Occy("process", $"tar://{Runnable()}", $"docker://{name}?socket={Socket(daemon)}").Code.Should().Be(0);
+        using var recorder = new SocketRecorder(Socket(daemon), _dir["recorder.sock"]);
+        var r = Occy("-O", "json", "info", $"docker://{name}?socket={recorder.Path}");
+        r.Code.Should().Be(0, r.ToString());
+        var info = JsonNode.Parse(r.Stdout)!;
+        var inspect = JsonNode.Parse(Docker(daemon, "image", "inspect", name))!.AsArray()[0]!;
+        info["config"]!["digest"]!.GetValue<string>().Should().Be(inspect["Id"]!.GetValue<string>());
+        info["layers"]!.AsArray().Select(l => l!["diffId"]!.GetValue<string>()).Should().Equal(DaemonLayers(daemon, name));
+        info["architecture"]!.GetValue<string>().Should().Be(inspect["Architecture"]!.GetValue<string>());
+        info["os"]!.GetValue<string>().Should().Be(inspect["Os"]!.GetValue<string>());
+        info["cmd"]!.ToJsonString().Should().Be(inspect["Config"]!["Cmd"]!.ToJsonString());
+        info["env"]!.ToJsonString().Should().Be(inspect["Config"]!["Env"]!.ToJsonString());
+        info["manifest"].Should().BeNull("a daemon keeps no manifest of its own");
+        recorder.Requests.Should().Contain(q => q.EndsWith("/history", StringComparison.Ordinal));
+        recorder.Requests.Should().NotContain(q => q.EndsWith("/get", StringComparison.Ordinal), "no save stream: " + string.Join(", ", recorder.Requests));
+        Docker(daemon, "rmi", "-f", name);
+    }
+
+    [Theory]
+    [MemberData(nameof(Daemons))]
     public void A_loaded_image_runs_and_prints_what_its_command_prints(string daemon)
     {
         string name = $"occy/runs:{_tag}";

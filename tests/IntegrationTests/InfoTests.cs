@@ -66,6 +66,34 @@ public sealed class InfoTests(PlainRegistry registry) : IClassFixture<PlainRegis
     }
 
     [Fact]
+    public void A_registry_image_lists_the_repository_tags_as_skopeo_does()
+    {
+        string reg = registry.Server.Address;
+        foreach (string t in new[] { _tag, _tag + "-b", "v1." + _tag })
+            Occy("--insecure", "process", $"tar://{SampleImage}", $"registry://{reg}/occy/tags-{_tag}:{t}").Code.Should().Be(0);
+        var info = JsonNode.Parse(Bytes("--insecure", "-O", "json", "info", $"registry://{reg}/occy/tags-{_tag}:{_tag}"))!;
+        var skopeo = JsonNode.Parse(Must("skopeo", "list-tags", "--tls-verify=false", $"docker://{reg}/occy/tags-{_tag}"))!;
+        info["tags"]!.AsArray().Select(t => t!.GetValue<string>()).Order(StringComparer.Ordinal)
+            .Should().Equal(skopeo["Tags"]!.AsArray().Select(t => t!.GetValue<string>()).Order(StringComparer.Ordinal));
+        info["tags"]!.AsArray().Should().HaveCount(3);
+        Encoding.UTF8.GetString(Bytes("--insecure", "info", $"registry://{reg}/occy/tags-{_tag}:{_tag}")).Should().Contain("Tags:").And.Contain(_tag + "-b");
+
+        // Sources without a repository have no tags.
+        JsonNode.Parse(Bytes("-O", "json", "info", $"tar://{SampleImage}"))!["tags"].Should().BeNull();
+    }
+
+    [Fact]
+    public void Dockerpush_is_refused_with_a_hint_to_use_docker()
+    {
+        foreach (string command in new[] { "info", "check" })
+        {
+            var r = Occy(command, "dockerpush://busybox:latest");
+            r.Code.Should().Be(2, r.ToString());
+            r.Stderr.Trim().Should().StartWith("occystrap: error: ").And.Contain("docker://busybox:latest");
+        }
+    }
+
+    [Fact]
     public void A_layout_and_an_archive_agree_with_skopeo()
     {
         Occy("process", $"tar://{SampleImage}", $"oci-layout://{_dir["layout"]}?ref=x").Code.Should().Be(0);

@@ -18,6 +18,6 @@ public sealed class OciLayoutInput : IInputPlugin
     public Task<IImageSource> OpenAsync(PluginInvocation invocation, CancellationToken cancellationToken)
     {
         string path = FilePaths.FromUriTarget(invocation.Target, "oci-layout://");
-        return Task.FromResult<IImageSource>(OciLayoutImage.Open(path, invocation.Options.GetString("ref"), invocation.Platform, invocation.Logger));
+        return Task.FromResult<IImageSource>(OciLayoutImage.Open(path, invocation.Options.GetString("ref"), invocation.Platform, invocation.Logger, invocation.Problems));
     }
 }

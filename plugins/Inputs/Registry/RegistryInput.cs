@@ -27,7 +27,7 @@ public sealed class RegistryInput : IInputPlugin, IRegistryPlugin
                 o.GetString("os") ?? invocation.Platform.Os,
                 o.GetString("arch") ?? invocation.Platform.Architecture,
                 o.GetString("variant") ?? invocation.Platform.Variant);
-            return await RegistryImage.OpenAsync(client, reference, platform, ownsClient: true, cancellationToken, invocation.Logger).ConfigureAwait(false);
+            return await RegistryImage.OpenAsync(client, reference, platform, ownsClient: true, cancellationToken, invocation.Logger, invocation.Problems).ConfigureAwait(false);
         }
         catch
         {

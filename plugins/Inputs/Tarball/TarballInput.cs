@@ -18,6 +18,6 @@ public sealed class TarballInput : IInputPlugin
     public Task<IImageSource> OpenAsync(PluginInvocation invocation, CancellationToken cancellationToken)
     {
         string path = FilePaths.FromUriTarget(invocation.Target, "tar://");
-        return Task.FromResult<IImageSource>(DockerArchiveImage.Open(path, invocation.Options.GetString("image"), invocation.Platform, invocation.TempDir, cancellationToken, invocation.Logger));
+        return Task.FromResult<IImageSource>(DockerArchiveImage.Open(path, invocation.Options.GetString("image"), invocation.Platform, invocation.TempDir, cancellationToken, invocation.Logger, invocation.Problems));
     }
 }

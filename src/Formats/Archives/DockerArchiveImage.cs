@@ -41,7 +41,8 @@ public sealed class DockerArchiveImage : IImageSource
     /// <param name="platform">Chooses from an OCI index.</param>
     /// <param name="tempDir">Holds the plain copy of a compressed archive.</param>
     /// <param name="log">Where the notice goes that a multi-platform index was reduced to one platform.</param>
-    public static DockerArchiveImage Open(string path, string? select, PlatformChoice? platform = null, string? tempDir = null, CancellationToken cancellationToken = default, ILogger? log = null)
+    /// <param name="problems">Set by check: a config or blob that disagrees with its name or descriptor, and a layer count that disagrees, are reported there and reading goes on.</param>
+    public static DockerArchiveImage Open(string path, string? select, PlatformChoice? platform = null, string? tempDir = null, CancellationToken cancellationToken = default, ILogger? log = null, IImageProblems? problems = null)
     {
         // "-" is standard input: a pipe, or a file redirected in.
         string display = path == "-" ? "standard input" : path;
@@ -65,7 +66,7 @@ public sealed class DockerArchiveImage : IImageSource
             if (compression == LayerCompression.None && source.CanSeek)
             {
                 source.Dispose();
-                return Open(ArchiveIndex.Build(path, displayName: display), select, platform, log);
+                return Open(ArchiveIndex.Build(path, displayName: display), select, platform, log, problems);
             }
         }
         catch
@@ -82,7 +83,7 @@ public sealed class DockerArchiveImage : IImageSource
             using (var input = LayerCompressionCodec.OpenDecompressed(source, compression, display))
             using (var output = new FileStream(copy, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1024 * 1024))
                 input.CopyToAsync(output, 1024 * 1024, cancellationToken).GetAwaiter().GetResult();
-            var image = Open(ArchiveIndex.Build(copy, displayName: display), select, platform, log);
+            var image = Open(ArchiveIndex.Build(copy, displayName: display), select, platform, log, problems);
             image._temporaryCopy = copy;
             return image;
         }
@@ -125,16 +126,16 @@ public sealed class DockerArchiveImage : IImageSource
         }
     }
 
-    private static DockerArchiveImage Open(ArchiveIndex index, string? select, PlatformChoice? platform, ILogger? log)
+    private static DockerArchiveImage Open(ArchiveIndex index, string? select, PlatformChoice? platform, ILogger? log, IImageProblems? problems)
     {
-        if (index.Contains("manifest.json")) return FromDockerManifest(index, select);
-        if (index.Contains("index.json")) return FromOciIndex(index, select, platform, log);
+        if (index.Contains("manifest.json")) return FromDockerManifest(index, select, problems);
+        if (index.Contains("index.json")) return FromOciIndex(index, select, platform, log, problems);
         if (index.Contains("repositories"))
             throw new OccystrapException($"{index.DisplayName} is a pre-1.10 docker-save archive (no manifest.json); load it with an old Docker and save it again");
         throw new OccystrapException($"{index.DisplayName} is a tar archive but not a docker-save archive: it has no manifest.json or index.json");
     }
 
-    private static DockerArchiveImage FromDockerManifest(ArchiveIndex index, string? select)
+    private static DockerArchiveImage FromDockerManifest(ArchiveIndex index, string? select, IImageProblems? problems)
     {
         string where = $"manifest.json in {index.DisplayName}";
         var manifest = JsonText.Parse(index.ReadAll("manifest.json"), where) as JsonArray
@@ -168,17 +169,21 @@ public sealed class DockerArchiveImage : IImageSource
         var config = index.ReadAll(configPath);
         // A config named by its digest (ID.json, blobs/sha256/ID) must hash to that name.
         string stem = Path.GetFileNameWithoutExtension(configPath);
-        if (Digest.TryParse("sha256:" + stem, out var named)) named.Verify(config, $"config {configPath} in {index.DisplayName}");
-        else if (BlobDigestFromPath(configPath) is { } blobNamed) blobNamed.Verify(config, $"config {configPath} in {index.DisplayName}");
+        Digest? configName = Digest.TryParse("sha256:" + stem, out var named) ? named : BlobDigestFromPath(configPath);
+        if (configName is { } n)
+        {
+            string configWhat = $"config {configPath} in {index.DisplayName}";
+            if (problems is null) n.Verify(config, configWhat);
+            else if (!n.Matches(config)) problems.Report("config-digest", $"{configWhat} hashes to {Digest.Compute(config, n.Algorithm)}, not to the digest that names it");
+        }
         var diffIds = ImageConfig.DiffIdsOf(config, $"config {configPath} in {index.DisplayName}");
         var layerPaths = (chosen["Layers"] as JsonArray ?? throw new OccystrapException($"{where} has no Layers list"))
             .Select(l => l?.GetValueKind() == JsonValueKind.String ? l.GetValue<string>() : throw new OccystrapException($"{where} has a layer path that is not a string"))
             .ToList();
-        if (layerPaths.Count != diffIds.Count)
-            throw new OccystrapException($"{where} lists {layerPaths.Count} layers but the config has {diffIds.Count} diff_ids");
+        int count = DescriptorCheck.LayerCount(layerPaths.Count, diffIds.Count, where, problems);
 
         var layers = new List<ISourceLayer>();
-        for (int i = 0; i < layerPaths.Count; i++)
+        for (int i = 0; i < count; i++)
         {
             var member = index.Resolve(layerPaths[i]) ?? throw new OccystrapException($"{where} names layer '{layerPaths[i]}', which is not in the archive");
             Digest? blob = BlobDigestFromPath(layerPaths[i]);
@@ -187,13 +192,13 @@ public sealed class DockerArchiveImage : IImageSource
         return new DockerArchiveImage(name, config, null, layers);
     }
 
-    private static DockerArchiveImage FromOciIndex(ArchiveIndex index, string? select, PlatformChoice? platform, ILogger? log)
+    private static DockerArchiveImage FromOciIndex(ArchiveIndex index, string? select, PlatformChoice? platform, ILogger? log, IImageProblems? problems)
     {
         var top = ImageIndex.Parse(index.ReadAll("index.json"), $"index.json in {index.DisplayName}");
         // docker save writes one index entry per tag; the first is the image unless one is asked for.
-        var choice = OciIndexSelection.Choose(top, select, platform ?? PlatformChoice.Default, d => ReadBlob(index, d), index.DisplayName, firstWhenSeveral: true, log);
+        var choice = OciIndexSelection.Choose(top, select, platform ?? PlatformChoice.Default, d => ReadBlob(index, d, problems), index.DisplayName, firstWhenSeveral: true, log, problems);
         var layers = new List<ISourceLayer>();
-        for (int i = 0; i < choice.Parsed.Layers.Count; i++)
+        for (int i = 0; i < Math.Min(choice.Parsed.Layers.Count, choice.DiffIds.Count); i++)
         {
             var digest = choice.Parsed.Layers[i].Digest;
             var member = index.Resolve($"blobs/{digest.Algorithm}/{digest.Hex}") ?? throw new OccystrapException($"{index.DisplayName} has no blob {digest}");
@@ -203,10 +208,15 @@ public sealed class DockerArchiveImage : IImageSource
     }
 
     /// <summary>A blob of the archive, checked against its digest (and size) before use.</summary>
-    private static byte[] ReadBlob(ArchiveIndex index, Descriptor descriptor)
+    private static byte[] ReadBlob(ArchiveIndex index, Descriptor descriptor, IImageProblems? problems)
     {
         var digest = descriptor.Digest;
         byte[] bytes = index.ReadAll($"blobs/{digest.Algorithm}/{digest.Hex}");
+        if (problems is not null)
+        {
+            DescriptorCheck.Check(bytes, descriptor, $"blob {digest} in {index.DisplayName}", problems);
+            return bytes;
+        }
         digest.Verify(bytes, $"blob {digest} in {index.DisplayName}");
         if (bytes.Length != descriptor.Size)
             throw new OccystrapException($"blob {digest} in {index.DisplayName} is {bytes.Length} bytes, but its descriptor says {descriptor.Size}");

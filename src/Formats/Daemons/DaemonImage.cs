@@ -43,7 +43,7 @@ public sealed class DaemonImage : IImageSource
         _reader = new TarArchiveReader(save, leaveOpen: true) { Description = $"the save stream of {name}" };
         _spoolDir = spoolDir;
         _log = log;
-        Layers = diffIds.Select((d, i) => (ISourceLayer)new DaemonLayer(this, i, d)).ToList();
+        Layers = diffIds.Select((d, i) => (ISourceLayer)new DaemonLayer(i, d, OpenLayerAsync)).ToList();
     }
 
     public ImageName Name { get; }
@@ -58,11 +58,7 @@ public sealed class DaemonImage : IImageSource
     public static async Task<DaemonImage> OpenAsync(EngineClient client, string reference, string spoolDir, ILogger log, CancellationToken ct)
     {
         var inspect = await client.InspectImageAsync(reference, ct).ConfigureAwait(false);
-        string what = $"{client.Socket}: image {reference}";
-        if (!Digest.TryParse(JsonText.String(inspect, "Id", what) ?? "", out var id)) throw new OccystrapException($"{what} has no usable Id");
-        var layers = (inspect["RootFS"] as JsonObject)?["Layers"] as JsonArray ?? throw new OccystrapException($"{what} lists no RootFS layers");
-        var diffIds = layers.Select(l => l is JsonValue v && v.TryGetValue(out string? s) && Digest.TryParse(s, out var d)
-            ? d : throw new OccystrapException($"{what} has a RootFS layer that is not a digest")).ToList();
+        var (id, diffIds) = IdAndLayers(inspect, $"{client.Socket}: image {reference}");
         var save = await client.SaveAsync(reference, ct).ConfigureAwait(false);
         var image = new DaemonImage(client, ImageName.Parse(reference), id, diffIds, save, spoolDir, log);
         try
@@ -75,6 +71,16 @@ public sealed class DaemonImage : IImageSource
             await image.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The image id and the diff_ids from the daemon's inspect answer.</summary>
+    internal static (Digest Id, List<Digest> DiffIds) IdAndLayers(JsonObject inspect, string what)
+    {
+        if (!Digest.TryParse(JsonText.String(inspect, "Id", what) ?? "", out var id)) throw new OccystrapException($"{what} has no usable Id");
+        var layers = (inspect["RootFS"] as JsonObject)?["Layers"] as JsonArray ?? throw new OccystrapException($"{what} lists no RootFS layers");
+        var diffIds = layers.Select(l => l is JsonValue v && v.TryGetValue(out string? s) && Digest.TryParse(s, out var d)
+            ? d : throw new OccystrapException($"{what} has a RootFS layer that is not a digest")).ToList();
+        return (id, diffIds);
     }
 
     /// <summary>
@@ -239,7 +245,8 @@ public sealed class DaemonImage : IImageSource
         }
     }
 
-    private sealed class DaemonLayer(DaemonImage image, int index, Digest diffId) : ISourceLayer
+    /// <summary>A layer as a daemon gives it: a plain tar, opened by <paramref name="open"/>.</summary>
+    internal sealed class DaemonLayer(int index, Digest diffId, Func<Digest, CancellationToken, Task<Stream>> open) : ISourceLayer
     {
         public int Index => index;
         public Digest DiffId => diffId;
@@ -250,6 +257,6 @@ public sealed class DaemonImage : IImageSource
 
         public long? StoredSize => null;
         public string? MediaType => null;
-        public Task<Stream> OpenAsync(CancellationToken cancellationToken) => image.OpenLayerAsync(diffId, cancellationToken);
+        public Task<Stream> OpenAsync(CancellationToken cancellationToken) => open(diffId, cancellationToken);
     }
 }

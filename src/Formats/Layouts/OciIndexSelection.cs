@@ -19,8 +19,9 @@ public static class OciIndexSelection
 
     /// <param name="select">The ref wanted; null takes the only image (or, with <paramref name="firstWhenSeveral"/>, the first).</param>
     /// <param name="readBlob">Reads a blob whole, verified against the descriptor's digest and size.</param>
+    /// <param name="problems">Set by check: a layer count that disagrees is reported there, not refused.</param>
     public static OciImageChoice Choose(ImageIndex top, string? select, PlatformChoice platform, Func<Descriptor, byte[]> readBlob,
-        string where, bool firstWhenSeveral, ILogger? log)
+        string where, bool firstWhenSeveral, ILogger? log, IImageProblems? problems = null)
     {
         if (top.Manifests.Count == 0) throw new OccystrapException($"{where} lists no image");
         Descriptor chosen;
@@ -60,8 +61,7 @@ public static class OciIndexSelection
             var manifest = ImageManifest.FromJson(node, what, string.IsNullOrEmpty(chosen.MediaType) ? null : chosen.MediaType);
             var config = readBlob(manifest.Config);
             var diffIds = ImageConfig.DiffIdsOf(config, $"config in {where}");
-            if (manifest.Layers.Count != diffIds.Count)
-                throw new OccystrapException($"a manifest in {where} lists {manifest.Layers.Count} layers but the config has {diffIds.Count} diff_ids");
+            DescriptorCheck.LayerCount(manifest.Layers.Count, diffIds.Count, $"a manifest in {where}", problems);
             return new OciImageChoice(name, refName, new ImageDocument(chosen with { MediaType = manifest.MediaType }, blob), manifest, config, diffIds, through, entry);
         }
         throw new OccystrapException($"indexes in {where} nest too deeply");

@@ -37,16 +37,25 @@ public sealed class OciLayoutImage : IImageSource
     public IReadOnlyList<ISourceLayer> Layers { get; }
 
     /// <param name="refName">Which image (its <c>org.opencontainers.image.ref.name</c>); null takes the only one.</param>
-    public static OciLayoutImage Open(string folder, string? refName, PlatformChoice platform, ILogger? log = null)
+    /// <param name="problems">Set by check: blobs that disagree with their descriptors and a layer count that disagrees are reported there, and reading goes on.</param>
+    public static OciLayoutImage Open(string folder, string? refName, PlatformChoice platform, ILogger? log = null, IImageProblems? problems = null)
     {
         if (!Directory.Exists(folder))
             throw new OccystrapException(File.Exists(folder) ? $"{folder} is a file, not an OCI image layout folder" : $"{folder}: no such folder");
         OciLayout.CheckVersion(folder);
         var index = OciLayout.ReadIndex(folder);
         var store = OciLayout.Blobs(folder);
-        var choice = OciIndexSelection.Choose(index, refName, platform, d => store.ReadVerified(d.Digest, d.Size, folder), folder, firstWhenSeveral: false, log);
+        Func<Descriptor, byte[]> read = problems is null
+            ? d => store.ReadVerified(d.Digest, d.Size, folder)
+            : d =>
+            {
+                byte[] bytes = store.ReadVerified(d.Digest, null, folder, verify: false);
+                DescriptorCheck.Check(bytes, d, $"{folder}: blob {d.Digest}", problems);
+                return bytes;
+            };
+        var choice = OciIndexSelection.Choose(index, refName, platform, read, folder, firstWhenSeveral: false, log, problems);
         var layers = new List<ISourceLayer>();
-        for (int i = 0; i < choice.Parsed.Layers.Count; i++)
+        for (int i = 0; i < Math.Min(choice.Parsed.Layers.Count, choice.DiffIds.Count); i++)
         {
             var d = choice.Parsed.Layers[i];
             if (!store.Contains(d.Digest))

@@ -20,14 +20,26 @@ internal static class CheckCommand
 
     private sealed record Finding(string Id, string Severity, int? Layer, string Message);
 
+    /// <summary>What the source read past, each an error finding under the check id it gives.</summary>
+    private sealed class Collected(List<Finding> findings) : IImageProblems
+    {
+        public void Report(string check, string message)
+        {
+            lock (findings) findings.Add(new(check, "error", null, message));
+        }
+    }
+
     public static async Task<int> RunAsync(App app, string source, bool fast, CancellationToken ct)
     {
+        InfoCommand.RefuseDockerPush(source, "check");
         var findings = new List<Finding>();
         string name = source;
         try
         {
             var (inputPlugin, inputSpec) = app.Input(source);
-            await using var image = await inputPlugin.OpenAsync(app.Invocation(inputPlugin, inputSpec, PluginRole.Input), ct).ConfigureAwait(false);
+            // The source reports what it can read past (a config digest or size, a layer count) instead of refusing the image.
+            var invocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input) with { Problems = new Collected(findings) };
+            await using var image = await inputPlugin.OpenAsync(invocation, ct).ConfigureAwait(false);
             name = image.Name.ToString();
             Metadata(image, findings);
             if (!fast) await LayersAsync(image, findings, ct).ConfigureAwait(false);
@@ -37,6 +49,8 @@ internal static class CheckCommand
             // A source that cannot be read (or stops being readable) is a finding, not a crash.
             findings.Add(new("source", "error", null, e.Message));
         }
+        // The source and the metadata checks may both have seen a layer count that disagrees: one finding.
+        findings = findings.Where((f, i) => f.Id != "layer-count" || !findings.Take(i).Any(e => e.Id == f.Id)).ToList();
         Print(app, name, fast, findings);
         return findings.Any(f => f.Severity == "error") ? 1 : 0;
     }

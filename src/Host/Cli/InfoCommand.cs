@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
+using Occystrap.Formats.Daemons;
 using Occystrap.Formats.Images;
 using Occystrap.Host.Plugins;
 using Occystrap.Host.Terminal;
@@ -19,9 +20,23 @@ internal static class InfoCommand
     public static async Task<int> RunAsync(App app, string source, bool raw, bool config, CancellationToken ct)
     {
         if (raw && config) throw new UsageException("info takes --raw or --config, not both");
+        RefuseDockerPush(source, "info");
         var (inputPlugin, inputSpec) = app.Input(source);
-        await using var image = await inputPlugin.OpenAsync(app.Invocation(inputPlugin, inputSpec, PluginRole.Input), ct).ConfigureAwait(false);
+        var invocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input);
         await using var stdout = Console.OpenStandardOutput();
+        if (inputSpec.Name == "docker" && !raw && !config)
+        {
+            // A daemon describes an image from its inspect and history: no save stream, which for a
+            // large image would mean reading (and spooling) layers only to reach the config.
+            if (invocation.Target.Length == 0) throw new UsageException("docker:// needs an image name, e.g. docker://busybox:latest");
+            using var client = await EngineClient.ConnectAsync(EngineClient.ChooseSocket(invocation.Options.GetString("socket")), ct).ConfigureAwait(false);
+            await using var inspected = await InspectedDaemonImage.OpenAsync(client, invocation.Target, ct).ConfigureAwait(false);
+            var described = Describe(inspected);
+            described["config"] = new JsonObject { ["digest"] = inspected.Id.ToString(), ["size"] = null };
+            await stdout.WriteAsync(Render(app, described), ct).ConfigureAwait(false);
+            return 0;
+        }
+        await using var image = await inputPlugin.OpenAsync(invocation, ct).ConfigureAwait(false);
         if (raw)
         {
             var manifest = image.Manifest ?? throw new OccystrapException(
@@ -35,11 +50,23 @@ internal static class InfoCommand
             return 0;
         }
         var doc = Describe(image);
-        byte[] output = app.Globals.OutputFormat == "json"
-            ? [.. JsonText.Serialize(doc), (byte)'\n']
-            : Encoding.UTF8.GetBytes(Text(doc));
-        await stdout.WriteAsync(output, ct).ConfigureAwait(false);
+        // A registry also says which tags the repository has (one more GET per page of tags).
+        if (image is Registry.RegistryImage fromRegistry)
+            doc["tags"] = new JsonArray((await fromRegistry.Client.ListTagsAsync(fromRegistry.Reference.Repository, ct).ConfigureAwait(false))
+                .Select(t => (JsonNode)t).ToArray());
+        await stdout.WriteAsync(Render(app, doc), ct).ConfigureAwait(false);
         return 0;
+    }
+
+    private static byte[] Render(App app, JsonObject doc) => app.Globals.OutputFormat == "json"
+        ? [.. JsonText.Serialize(doc), (byte)'\n']
+        : Encoding.UTF8.GetBytes(Text(doc));
+
+    /// <summary>dockerpush:// receives an image as a daemon pushes it: there is nothing to describe or check before that.</summary>
+    internal static void RefuseDockerPush(string source, string command)
+    {
+        if (source.StartsWith("dockerpush://", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"{command} cannot read dockerpush://: it only receives an image that a daemon pushes; use docker://{source["dockerpush://".Length..]} to read it from the daemon");
     }
 
     /// <summary>The document, keys in a fixed order (docs/user-guide.md, "The info document").</summary>
@@ -87,6 +114,7 @@ internal static class InfoCommand
         {
             ["schemaVersion"] = SchemaVersion,
             ["image"] = image.Name.ToString(),
+            ["tags"] = null,
             ["index"] = index,
             ["manifest"] = image.Manifest is { } md
                 ? new JsonObject { ["digest"] = md.Descriptor.Digest.ToString(), ["mediaType"] = md.Descriptor.MediaType, ["size"] = (long)md.Bytes.Length }
@@ -137,6 +165,8 @@ internal static class InfoCommand
             s.Append((label + ":").PadRight(15)).Append(value is JsonValue v ? v.ToString() : value.ToJsonString()).Append('\n');
         }
         Line("Image", doc["image"]);
+        if (doc["tags"] is JsonArray tags)
+            Line("Tags", tags.Count == 0 ? "(none)" : $"{tags.Count}: {Clip(string.Join(", ", tags.Select(t => t!.ToString())), 200)}");
         if (doc["index"] is JsonObject ix)
         {
             Line("Index", ix["digest"]);
@@ -152,7 +182,7 @@ internal static class InfoCommand
         Line("Platform", platform);
         Line("Created", doc["created"]);
         Line("Config", doc["config"]!["digest"]);
-        Line("Config size", Sizes.Format(doc["config"]!["size"]!.GetValue<long>()));
+        if (doc["config"]!["size"] is JsonValue configSize) Line("Config size", Sizes.Format(configSize.GetValue<long>()));
         s.Append('\n').Append($"Layers: {doc["layerCount"]}");
         if (doc["totalCompressedSize"] is JsonValue total) s.Append($", {Sizes.Format(total.GetValue<long>())} compressed");
         s.Append('\n');
