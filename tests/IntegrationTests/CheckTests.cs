@@ -150,6 +150,16 @@ public sealed class CheckTests(PlainRegistry registry) : IClassFixture<PlainRegi
     }
 
     [Fact]
+    public void A_manifest_without_a_config_descriptor_is_its_own_finding()
+    {
+        string layout = Layout();
+        EditManifest(layout, m => m.Remove("config"));
+        var r = Occy("-O", "json", "check", "--fast", $"oci-layout://{layout}");
+        r.Code.Should().Be(1, r.ToString());
+        Ids(Json(r), "error").Should().Equal("config-descriptor");
+    }
+
+    [Fact]
     public void A_layer_over_1_GB_compressed_is_a_warning_in_fast_mode()
     {
         string layout = Layout();

@@ -46,7 +46,7 @@ public sealed class ImageManifest
             throw new OccystrapException($"{what} is an index, not an image manifest");
         if (!MediaTypeTable.IsManifest(mediaType))
             throw new OccystrapException($"{what} has media type '{mediaType}', which is not an image manifest");
-        var config = json["config"] as JsonObject ?? throw new OccystrapException($"{what} has no config");
+        var config = json["config"] as JsonObject ?? throw new MissingConfigException($"{what} has no config descriptor");
         var layers = json["layers"] is null ? [] : json["layers"] as JsonArray ?? throw new OccystrapException($"{what}: 'layers' is not a list");
         return new ImageManifest(json, mediaType,
             DescriptorJson.Read(config, $"{what}, config"),
@@ -84,3 +84,6 @@ public sealed class ImageManifest
         return JsonText.Serialize(o);
     }
 }
+
+/// <summary>An image manifest without a config descriptor: nothing of the image can be read (check's <c>config-descriptor</c>).</summary>
+public sealed class MissingConfigException(string message) : OccystrapException(message);

@@ -47,7 +47,7 @@ internal static class CheckCommand
         catch (OccystrapException e) when (e is not UsageException)
         {
             // A source that cannot be read (or stops being readable) is a finding, not a crash.
-            findings.Add(new("source", "error", null, e.Message));
+            findings.Add(new(e is MissingConfigException ? "config-descriptor" : "source", "error", null, e.Message));
         }
         // The source and the metadata checks may both have seen a layer count that disagrees: one finding.
         findings = findings.Where((f, i) => f.Id != "layer-count" || !findings.Take(i).Any(e => e.Id == f.Id)).ToList();
