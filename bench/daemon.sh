@@ -10,22 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 occy=artifacts/occystrap/occystrap
-work=${BENCH_DIR:-$(mktemp -d)}
-export OCCY_INFRA_DIR="$work/infra"
 dst=5121
-cleanup() {
-  bash scripts/infra/registry.sh stop --port $dst >/dev/null 2>&1 || true
-  bash scripts/infra/dockerd.sh stop >/dev/null 2>&1 || true
-  [ -n "${BENCH_DIR:-}" ] || rm -rf "$work"
-}
-trap cleanup EXIT
-[ -f "$work/big.tar" ] || bash bench/make-big-image.sh "$work/big.tar" 600 6
-mb=$(( $(stat -c %s "$work/big.tar") / 1000000 ))
-bash scripts/infra/dockerd.sh start >/dev/null
-eval "$(bash scripts/infra/dockerd.sh env)"
-export DOCKER_HOST
-docker load -q -i "$work/big.tar" >/dev/null
-img=localhost/bench/big:latest
+source bench/lib.sh
+daemon_with_big_image $dst
 skopeo_cache=/var/lib/containers/cache/blob-info-cache-v1.boltdb
 fresh_dst() {
   bash scripts/infra/registry.sh stop --port $dst >/dev/null 2>&1 || true
@@ -34,7 +21,6 @@ fresh_dst() {
 }
 clean_out() { rm -f "$work/out.tar"; }
 
-source bench/lib.sh
 echo "image: $mb MB, 6 layers; $runs runs each"
 measure docker-save clean_out docker save -o "$work/out.tar" $img
 measure occystrap-daemon-to-archive clean_out $occy process "docker://$img" "tar://$work/out.tar"

@@ -23,3 +23,20 @@ measure() {
   printf '%-34s median %6.2f s  %7.1f MB/s\n' "$name" "${median[$name]}" "$(echo "$mb / ${median[$name]}" | bc -l)"
 }
 ratio() { echo "${median[$1]} / ${median[$2]}" | bc -l; }
+
+# daemon_with_big_image PORT: for the daemon benches. Sets work (BENCH_DIR or a temp folder), starts a
+# private dockerd under it, loads a generated image of about 600 MB of this machine's files in 6
+# layers as $img, sets mb, and stops the dockerd and the registry on PORT at exit.
+daemon_with_big_image() {
+  bench_port=$1
+  work=${BENCH_DIR:-$(mktemp -d)}
+  export OCCY_INFRA_DIR="$work/infra"
+  trap 'bash scripts/infra/registry.sh stop --port $bench_port >/dev/null 2>&1 || true; bash scripts/infra/dockerd.sh stop >/dev/null 2>&1 || true; [ -n "${BENCH_DIR:-}" ] || rm -rf "$work"' EXIT
+  [ -f "$work/big.tar" ] || bash bench/make-big-image.sh "$work/big.tar" 600 6
+  mb=$(( $(stat -c %s "$work/big.tar") / 1000000 ))
+  bash scripts/infra/dockerd.sh start >/dev/null
+  eval "$(bash scripts/infra/dockerd.sh env)"
+  export DOCKER_HOST
+  docker load -q -i "$work/big.tar" >/dev/null
+  img=localhost/bench/big:latest
+}

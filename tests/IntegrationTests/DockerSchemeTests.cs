@@ -19,11 +19,11 @@ public sealed class DockerSchemeTests(PlainRegistry registry) : IClassFixture<Pl
 
     public static TheoryData<string> Daemons() => new() { "DOCKER_HOST", "PODMAN_HOST" };
 
-    private static string Socket(string daemon) => Daemon(daemon)["unix://".Length..];
+    internal static string Socket(string daemon) => Daemon(daemon)["unix://".Length..];
 
-    private static string Docker(string daemon, params string[] args) => Must("docker", ["-H", Daemon(daemon), .. args]);
+    internal static string Docker(string daemon, params string[] args) => Must("docker", ["-H", Daemon(daemon), .. args]);
 
-    private static List<string> Layers(string archive) => DockerArchiveImage.Open(archive, null).Layers.Select(l => l.DiffId.ToString()).ToList();
+    internal static List<string> Layers(string archive) => DockerArchiveImage.Open(archive, null).Layers.Select(l => l.DiffId.ToString()).ToList();
 
     private List<string> DaemonLayers(string daemon, string name) =>
         JsonNode.Parse(Docker(daemon, "image", "inspect", name))!.AsArray()[0]!["RootFS"]!["Layers"]!.AsArray().Select(n => n!.GetValue<string>()).ToList();

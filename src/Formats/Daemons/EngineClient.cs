@@ -140,6 +140,19 @@ public sealed class EngineClient : IDisposable
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         await EnsureAsync(response, "the load", ct).ConfigureAwait(false);
         var loaded = new List<string>();
+        await ReadProgressAsync(response, error => $"the daemon at {Socket} refused the image: {error}", node =>
+        {
+            if (node["stream"]?.GetValue<string>() is { } said && said.Trim().Length > 0) loaded.Add(said.Trim());
+        }, ct).ConfigureAwait(false);
+        return loaded;
+    }
+
+    /// <summary>
+    /// Reads a daemon's JSON progress stream (one object per line) to its end. The daemon answers 200 and
+    /// reports a failure inside it (<c>errorDetail</c> or <c>error</c>): that throws, worded by <paramref name="failure"/>.
+    /// </summary>
+    private static async Task ReadProgressAsync(HttpResponseMessage response, Func<string, string> failure, Action<JsonNode>? each, CancellationToken ct)
+    {
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false));
         while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
         {
@@ -147,11 +160,48 @@ public sealed class EngineClient : IDisposable
             JsonNode? node;
             try { node = JsonNode.Parse(line); }
             catch (System.Text.Json.JsonException) { continue; }
-            if (node?["errorDetail"]?["message"]?.GetValue<string>() is { } error || node?["error"]?.GetValue<string>() is { } error2 && (error = error2) is not null)
-                throw new OccystrapException($"the daemon at {Socket} refused the image: {error}");
-            if (node?["stream"]?.GetValue<string>() is { } said && said.Trim().Length > 0) loaded.Add(said.Trim());
+            if (node is null) continue;
+            if (node["errorDetail"]?["message"]?.GetValue<string>() is { } error || node["error"]?.GetValue<string>() is { } error2 && (error = error2) is not null)
+                throw new OccystrapException(failure(error));
+            each?.Invoke(node);
         }
-        return loaded;
+    }
+
+    /// <summary><c>POST /images/{name}/tag</c>: gives the image another name, <paramref name="repository"/>:<paramref name="tag"/>.</summary>
+    public async Task TagAsync(string name, string repository, string tag, CancellationToken ct)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Post,
+            $"{_prefix}/images/{Uri.EscapeDataString(name)}/tag?repo={Uri.EscapeDataString(repository)}&tag={Uri.EscapeDataString(tag)}"), ct).ConfigureAwait(false);
+        await EnsureAsync(response, $"tagging {name} as {repository}:{tag}", ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>DELETE /images/{name}</c> of a name that is one of several for its image: the name goes, the
+    /// image stays. A name that is already gone is not an error.
+    /// </summary>
+    public async Task UntagAsync(string name, CancellationToken ct)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, $"{_prefix}/images/{Uri.EscapeDataString(name)}?noprune=1"), ct).ConfigureAwait(false);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound) return;
+        await EnsureAsync(response, $"removing the name {name}", ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>POST /images/{name}/push?tag=</c> with the registry credential in <c>X-Registry-Auth</c>, read to the
+    /// end of its progress stream; an <c>errorDetail</c> in it is an error. <paramref name="insecure"/> asks
+    /// a Podman service not to verify the registry's certificate (<c>tlsVerify=false</c>; dockerd already
+    /// treats 127.0.0.0/8 as insecure and ignores the parameter).
+    /// </summary>
+    public async Task PushAsync(string repository, string tag, string username, string password, string serverAddress, bool insecure, CancellationToken ct)
+    {
+        var auth = new JsonObject { ["username"] = username, ["password"] = password, ["serveraddress"] = serverAddress };
+        string header = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(auth.ToJsonString())).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        using var request = new HttpRequestMessage(HttpMethod.Post,
+            $"{_prefix}/images/{Uri.EscapeDataString(repository)}/push?tag={Uri.EscapeDataString(tag)}{(insecure ? "&tlsVerify=false" : "")}");
+        request.Headers.TryAddWithoutValidation("X-Registry-Auth", header);
+        using var response = await SendAsync(request, ct).ConfigureAwait(false);
+        await EnsureAsync(response, $"the push of {repository}:{tag}", ct).ConfigureAwait(false);
+        await ReadProgressAsync(response, error => $"the daemon at {Socket} failed to push {repository}:{tag}: {error}", null, ct).ConfigureAwait(false);
     }
 
     private async Task<JsonNode> GetJsonAsync(string path, string what, CancellationToken ct, bool versioned = true)
