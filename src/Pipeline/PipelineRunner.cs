@@ -192,8 +192,10 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         catch (Exception e)
         {
             task.Fail("failed");
-            // A failure names the layer as the progress showed it, and the image; most already do.
-            if (e is UsageException || e.Message.Contains(label, StringComparison.Ordinal)) throw;
+            // A failure names the layer as the progress showed it, and the image; most already do. A bug
+            // (any other exception) stays what it is, to be reported as an internal error.
+            bool expected = e is OccystrapException or IOException or InvalidDataException or HttpRequestException or OperationCanceledException or UnauthorizedAccessException;
+            if (!expected || e is UsageException || e.Message.Contains(label, StringComparison.Ordinal)) throw;
             throw new OccystrapException($"{what}: {Describe(e)}", e);
         }
     }

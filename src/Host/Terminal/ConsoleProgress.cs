@@ -47,26 +47,13 @@ internal sealed class ConsoleProgress : IProgressReporter, IDisposable
         _size = size ?? TerminalSize;
     }
 
-    public ProgressMode Mode => _mode;
-
     /// <summary>Writes one whole line to stderr, above the live bars when they are shown.</summary>
     public void WriteLine(string line)
     {
         lock (_gate)
         {
-            if (_mode == ProgressMode.Live && _drawn > 0)
-            {
-                var text = new StringBuilder();
-                Erase(text);
-                text.Append(line).Append('\n');
-                Draw(text);
-                Emit(text);
-            }
-            else
-            {
-                _err.Write(line + "\n");
-                _err.Flush();
-            }
+            if (_mode == ProgressMode.Live && _drawn > 0) Above(line);
+            else Line(line);
         }
     }
 
@@ -117,14 +104,7 @@ internal sealed class ConsoleProgress : IProgressReporter, IDisposable
             string line = failure is null
                 ? $"occystrap: {item.Description}: {Paint("done", "32")}, {Sizes.Format(item.Done)} in {item.Elapsed.TotalSeconds:0.0} s ({Speed(item)})"
                 : $"occystrap: {item.Description}: {Paint(failure, "31")} after {Amount(item)}";
-            if (_mode == ProgressMode.Live)
-            {
-                var text = new StringBuilder();
-                Erase(text);
-                text.Append(line).Append('\n');
-                Draw(text);
-                Emit(text);
-            }
+            if (_mode == ProgressMode.Live) Above(line);
             else Line(line);
         }
     }
@@ -144,6 +124,16 @@ internal sealed class ConsoleProgress : IProgressReporter, IDisposable
     {
         _err.Write(line + "\n");
         _err.Flush();
+    }
+
+    /// <summary>The block erased, the line written where it began, the block drawn again under it: one write.</summary>
+    private void Above(string line)
+    {
+        var text = new StringBuilder();
+        Erase(text);
+        text.Append(line).Append('\n');
+        Draw(text);
+        Emit(text);
     }
 
     private void Emit(StringBuilder text)
