@@ -284,6 +284,12 @@ public sealed class CliTests : IDisposable
     {
         var r = Occy("docker-to-tarfile", "busybox", "latest", _dir["x.tar"], "--normalize-timestamps", "--timestamp", "5");
         r.Stderr.Should().Contain("'docker-to-tarfile' is deprecated; it runs: occystrap process docker://busybox:latest tar://" + _dir["x.tar"] + " -f normalize-timestamps:ts=5");
+
+        // The notice is a warning: --quiet leaves it out, and the command's result stays.
+        var quiet = Occy("-q", "search-layers-tarfile", SampleImage, "*.txt", "--script-friendly");
+        quiet.Code.Should().Be(0, quiet.ToString());
+        quiet.Stderr.Should().BeEmpty();
+        quiet.Stdout.Should().Contain("usr/share/sample/hello.txt");
     }
 
     [Fact]

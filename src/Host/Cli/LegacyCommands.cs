@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.CommandLine;
 
 namespace Occystrap.Host.Cli;
@@ -59,7 +60,7 @@ internal static class LegacyCommands
                 };
                 if (shape.Search)
                 {
-                    Deprecated(shape.Name, $"search{(r.GetValue(regex) ? " --regex" : "")}{(r.GetValue(scriptFriendly) ? " --script-friendly" : "")} {source} {v["PATTERN"]}");
+                    Deprecated(app, shape.Name, $"search{(r.GetValue(regex) ? " --regex" : "")}{(r.GetValue(scriptFriendly) ? " --script-friendly" : "")} {source} {v["PATTERN"]}");
                     return Commands.SearchAsync(app, source, v["PATTERN"], r.GetValue(regex), r.GetValue(scriptFriendly), t);
                 }
                 var query = new List<string>();
@@ -79,7 +80,7 @@ internal static class LegacyCommands
                 var filters = new List<string>();
                 if (shape.Timestamps && r.GetValue(normalize))
                     filters.Add(r.GetValue(timestamp) is { } ts ? $"normalize-timestamps:ts={ts}" : "normalize-timestamps");
-                Deprecated(shape.Name, $"process {source} {destination}{string.Concat(filters.Select(f => $" -f {f}"))}");
+                Deprecated(app, shape.Name, $"process {source} {destination}{string.Concat(filters.Select(f => $" -f {f}"))}");
                 return Commands.ProcessAsync(app, source, destination, filters, t);
             }));
             yield return command;
@@ -93,6 +94,7 @@ internal static class LegacyCommands
 
     private static string Replacement(Shape shape) => shape.Search ? "occystrap search SOURCE PATTERN" : "occystrap process SOURCE DESTINATION";
 
-    private static void Deprecated(string name, string replacement) =>
-        App.Stderr($"occystrap: warning: '{name}' is deprecated; it runs: occystrap {Abstractions.SecretText.Redact(replacement)}");
+    /// <summary>A warning, so --quiet leaves it out as it leaves out every other.</summary>
+    private static void Deprecated(App app, string name, string replacement) =>
+        app.Log.LogWarning("'{Name}' is deprecated; it runs: occystrap {Replacement}", name, Abstractions.SecretText.Redact(replacement));
 }
