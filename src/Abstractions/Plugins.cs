@@ -20,6 +20,17 @@ public interface IInputPlugin : IPlugin
     Task<IImageSource> OpenAsync(PluginInvocation invocation, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// An input that can describe an image more cheaply than it can open it for reading: a daemon answers
+/// an inspect in milliseconds, where its save stream may have to be read through to reach the config.
+/// <c>info</c> uses it. The image it gives need not have readable layers, and its <c>Config</c> may be
+/// rebuilt from the description; <see cref="IImageSource.ConfigDigest"/> then names the real one.
+/// </summary>
+public interface IDescribingInputPlugin : IInputPlugin
+{
+    Task<IImageSource> DescribeAsync(PluginInvocation invocation, CancellationToken cancellationToken);
+}
+
 /// <summary>Creates a destination for one image from <c>scheme://target?options</c>.</summary>
 public interface IOutputPlugin : IPlugin
 {

@@ -15,6 +15,12 @@ public interface IImageSource : IAsyncDisposable
     /// <summary>The config blob exactly as stored (its digest is the image id).</summary>
     ReadOnlyMemory<byte> Config { get; }
 
+    /// <summary>
+    /// The config's digest, the image id. Only an image from <see cref="IDescribingInputPlugin.DescribeAsync"/>
+    /// may hold a <see cref="Config"/> rebuilt from another description, and then gives the real digest here.
+    /// </summary>
+    Digest ConfigDigest => Digest.Compute(Config.Span);
+
     /// <summary>The image manifest exactly as stored, or null when the source has none (a docker-save archive, a daemon).</summary>
     ImageDocument? Manifest { get; }
 

@@ -9,7 +9,7 @@ namespace Occystrap.Formats.Daemons;
 /// An image as a daemon describes it, from <c>GET /images/{name}/json</c> and <c>/history</c> only: no
 /// save stream is opened, so describing a large image costs two small requests. The config is rebuilt
 /// from the daemon's fields; its bytes are not the image's own config (they are not kept by the daemon
-/// in a form the API returns), so <see cref="Id"/>, the daemon's image id, is the config digest to show.
+/// in a form the API returns), so <see cref="ConfigDigest"/> is the daemon's image id.
 /// Its layers can be listed but not read.
 /// </summary>
 public sealed class InspectedDaemonImage : IImageSource
@@ -26,6 +26,9 @@ public sealed class InspectedDaemonImage : IImageSource
 
     /// <summary>The daemon's image id: the config's digest with the classic image store.</summary>
     public Digest Id { get; }
+
+    /// <summary>The image id: <see cref="Config"/> is rebuilt, so its own hash would name nothing.</summary>
+    public Digest ConfigDigest => Id;
 
     /// <summary>A config rebuilt from the daemon's description (platform, run settings, diff_ids, history).</summary>
     public ReadOnlyMemory<byte> Config { get; }

@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
-using Occystrap.Formats.Daemons;
 using Occystrap.Formats.Images;
 using Occystrap.Host.Plugins;
 using Occystrap.Host.Terminal;
@@ -24,19 +23,10 @@ internal static class InfoCommand
         var (inputPlugin, inputSpec) = app.Input(source);
         var invocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input);
         await using var stdout = Console.OpenStandardOutput();
-        if (inputSpec.Name == "docker" && !raw && !config)
-        {
-            // A daemon describes an image from its inspect and history: no save stream, which for a
-            // large image would mean reading (and spooling) layers only to reach the config.
-            if (invocation.Target.Length == 0) throw new UsageException("docker:// needs an image name, e.g. docker://busybox:latest");
-            using var client = await EngineClient.ConnectAsync(EngineClient.ChooseSocket(invocation.Options.GetString("socket")), ct).ConfigureAwait(false);
-            await using var inspected = await InspectedDaemonImage.OpenAsync(client, invocation.Target, ct).ConfigureAwait(false);
-            var described = Describe(inspected);
-            described["config"] = new JsonObject { ["digest"] = inspected.Id.ToString(), ["size"] = null };
-            await stdout.WriteAsync(Render(app, described), ct).ConfigureAwait(false);
-            return 0;
-        }
-        await using var image = await inputPlugin.OpenAsync(invocation, ct).ConfigureAwait(false);
+        // An input that can describe an image without reading it (a daemon's inspect) is asked to, unless bytes are wanted.
+        await using var image = !raw && !config && inputPlugin is IDescribingInputPlugin describing
+            ? await describing.DescribeAsync(invocation, ct).ConfigureAwait(false)
+            : await inputPlugin.OpenAsync(invocation, ct).ConfigureAwait(false);
         if (raw)
         {
             var manifest = image.Manifest ?? throw new OccystrapException(
@@ -119,7 +109,8 @@ internal static class InfoCommand
             ["manifest"] = image.Manifest is { } md
                 ? new JsonObject { ["digest"] = md.Descriptor.Digest.ToString(), ["mediaType"] = md.Descriptor.MediaType, ["size"] = (long)md.Bytes.Length }
                 : null,
-            ["config"] = new JsonObject { ["digest"] = Digest.Compute(image.Config.Span).ToString(), ["size"] = (long)image.Config.Length },
+            // A config rebuilt from a description (a daemon's inspect) has a digest of its own but no size to show.
+            ["config"] = new JsonObject { ["digest"] = image.ConfigDigest.ToString(), ["size"] = image.ConfigDigest.Matches(image.Config.Span) ? (long?)image.Config.Length : null },
             ["os"] = cfg.Os,
             ["architecture"] = cfg.Architecture,
             ["variant"] = cfg.Variant,
