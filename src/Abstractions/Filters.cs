@@ -6,7 +6,10 @@ namespace Occystrap.Abstractions;
 /// </summary>
 public interface IImageFilter
 {
-    /// <summary>Called once before any layer is read.</summary>
+    /// <summary>
+    /// Called once before any layer is read, with the config as the source has it then: empty for a source
+    /// that receives its config after its layers (<c>dockerpush://</c>). <see cref="EndAsync"/> always has it.
+    /// </summary>
     ValueTask BeginAsync(ImageName name, ReadOnlyMemory<byte> config, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>

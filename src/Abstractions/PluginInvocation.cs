@@ -46,6 +46,29 @@ public sealed record PluginInvocation(
     /// goes on, so that every problem is found. Null for every other command: then refuse the image.
     /// </summary>
     public IImageProblems? Problems { get; init; }
+
+    /// <summary>
+    /// Set for an input when the run uses a layer cache (<c>--layer-cache</c>): it says which input layers
+    /// the run will take from the cache without reading them (none when the destination stores no blobs).
+    /// An input that would otherwise have to receive those layers (an image pushed to it) can decline them.
+    /// Null when the run uses no layer cache.
+    /// </summary>
+    public ILayerCacheQuery? LayerCache { get; init; }
+}
+
+/// <summary>What an input may ask of the run's layer cache (see <see cref="PluginInvocation.LayerCache"/>).</summary>
+public interface ILayerCacheQuery
+{
+    /// <summary>The cache file. An input that keeps notes of its own for the cache puts them beside it (<c>PATH.something</c>).</summary>
+    string Path { get; }
+
+    /// <summary>
+    /// True when the run will not read the input layer with this diff_id: the cache holds what it became
+    /// under this run's filters and compression, and the destination confirmed it still stores that blob.
+    /// The answer may wait until the destination is open, so an input must not call it before its
+    /// <see cref="IInputPlugin.OpenAsync"/> has returned. False when the cache cannot be used for this run.
+    /// </summary>
+    ValueTask<bool> IsStoredAsync(Digest diffId, CancellationToken cancellationToken);
 }
 
 /// <summary>Where a source reports the problems it read past (see <see cref="PluginInvocation.Problems"/>).</summary>

@@ -31,6 +31,13 @@ public interface IImageSource : IAsyncDisposable
     Descriptor? IndexEntry => null;
 
     IReadOnlyList<ISourceLayer> Layers { get; }
+
+    /// <summary>
+    /// The config, once the source has it. A source that learns its config only after its layers (an image
+    /// still being pushed to it, as <c>dockerpush://</c>) completes this then, and its <see cref="Config"/> is
+    /// empty until then; the runner reads the config through this after the layers.
+    /// </summary>
+    ValueTask<ReadOnlyMemory<byte>> ReadConfigAsync(CancellationToken cancellationToken) => ValueTask.FromResult(Config);
 }
 
 /// <summary>One layer of a source image. Its bytes are a stream opened on demand, never held whole in memory.</summary>
@@ -55,6 +62,16 @@ public interface ISourceLayer
 
     /// <summary>The registry repository the blob lives in, when it lives in one: a sink on the same registry can mount it from there.</summary>
     BlobLocation? Location => null;
+
+    /// <summary>
+    /// Completes when the layer's bytes are there to open. A source still receiving its layers (an image
+    /// being pushed to it) completes it as each arrives, and only then are <see cref="Compression"/>,
+    /// <see cref="BlobDigest"/>, <see cref="StoredSize"/> and <see cref="MediaType"/> final. It may also
+    /// complete for a layer that will never arrive because the run does not need it (see
+    /// <see cref="PluginInvocation.LayerCache"/>); opening that layer then fails. Already complete for
+    /// every other source.
+    /// </summary>
+    ValueTask WhenAvailableAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>Opens the stored bytes (compressed as <see cref="Compression"/> says).</summary>
     Task<Stream> OpenAsync(CancellationToken cancellationToken);

@@ -32,16 +32,19 @@ public sealed class LayerCache
 
     private LayerCache(string path, ILogger log)
     {
-        _path = Path.GetFullPath(path);
+        _path = System.IO.Path.GetFullPath(path);
         _log = log;
     }
 
     public int Hits { get; private set; }
 
+    /// <summary>The cache file's full path.</summary>
+    public string Path => _path;
+
     public static LayerCache Open(string path, ILogger log)
     {
         if (Directory.Exists(path)) throw new UsageException($"--layer-cache {path} is a folder; give the path of a JSON file");
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        string? folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (folder is not null && !Directory.Exists(folder)) throw new UsageException($"--layer-cache {path}: the folder {folder} does not exist");
         var cache = new LayerCache(path, log);
         foreach (var (key, entry) in cache.Read()) cache._entries[key] = entry;
@@ -96,7 +99,7 @@ public sealed class LayerCache
         lock (_gate)
         {
             if (_added.Count == 0) return;
-            string? dir = Path.GetDirectoryName(_path);
+            string? dir = System.IO.Path.GetDirectoryName(_path);
             if (dir is not null) Directory.CreateDirectory(dir);
             using var fileLock = FileLock.Acquire(_path + ".lock", $"the layer cache {_path}");
             var merged = Read();

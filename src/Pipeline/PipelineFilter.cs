@@ -19,6 +19,12 @@ public sealed record RunOptions
 
     /// <summary>The layer cache, or null to use none.</summary>
     public LayerCache? Cache { get; init; }
+
+    /// <summary>
+    /// The check made for this run before its sink was open (so that the input could ask it too), or null
+    /// to make one for <see cref="Cache"/>. The caller attaches it to the sink.
+    /// </summary>
+    public LayerCacheCheck? CacheCheck { get; init; }
 }
 
 /// <summary>What a run did.</summary>

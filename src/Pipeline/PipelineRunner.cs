@@ -23,11 +23,9 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
     public async Task<PipelineSummary> RunAsync(IImageSource source, IReadOnlyList<PipelineFilter> pipeline, IImageSink sink, RunOptions options, CancellationToken ct)
     {
         var filters = pipeline.Select(p => p.Filter).ToList();
-        // A cached layer is skipped unread, so the cache is only consulted when no filter must see every layer.
-        var cacheTarget = sink as ILayerCacheTarget;
-        var cache = options.Cache is { } c && cacheTarget is not null ? c : null;
-        string? cacheHash = cache is null ? null : LayerCache.PipelineHash(pipeline.Select(p => (p.Name, p.Options)), cacheTarget!.CacheKey);
-        bool useCache = cache is not null && !filters.Any(f => f.ObservesLayers);
+        var check = options.CacheCheck ?? (options.Cache is { } c ? LayerCacheCheck.For(c, pipeline, sink) : null);
+        var cache = check?.Hash is not null ? check.Cache : null;
+        string? cacheHash = check?.Hash;
         bool inOrder = sink.Delivery == LayerDelivery.EveryLayerInOrder;
         var stored = sink.StoredCompressions;
 
@@ -46,13 +44,7 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         {
             ct.ThrowIfCancellationRequested();
             var layer = layers[i];
-            var info = new LayerInfo(source.Name, i, layers.Count, layer.DiffId);
-            var (stages, taps) = BuildStages(filters, info);
-            bool looked = stages.Count > taps.Count;
-            bool compressed = !looked && layer.Compression != LayerCompression.None && stored.Contains(layer.Compression);
-            var form = compressed ? layer.Compression : LayerCompression.None;
-
-            if (useCache && cache!.Find(layer.DiffId, cacheHash!) is { } hit && await ConfirmAsync(sink, hit, ct).ConfigureAwait(false))
+            if (cache is not null && await check!.FindAsync(layer.DiffId, ct).ConfigureAwait(false) is { } hit)
             {
                 cache.CountHit();
                 Interlocked.Increment(ref fromCache);
@@ -62,6 +54,14 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
                 log.LogDebug("layer {Index}/{Count} {DiffId}: in the layer cache and at the destination; skipped", i + 1, layers.Count, layer.DiffId.Short);
                 return;
             }
+
+            // A source still receiving its layers says what this one is only once it is there.
+            await layer.WhenAvailableAsync(ct).ConfigureAwait(false);
+            var info = new LayerInfo(source.Name, i, layers.Count, layer.DiffId);
+            var (stages, taps) = BuildStages(filters, info);
+            bool looked = stages.Count > taps.Count;
+            bool compressed = !looked && layer.Compression != LayerCompression.None && stored.Contains(layer.Compression);
+            var form = compressed ? layer.Compression : LayerCompression.None;
 
             Task<(LayerResult, LayerResult)> work;
             bool first = true;
@@ -76,7 +76,7 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
             }
             var (written, original) = await work.ConfigureAwait(false);
             results[i] = written with { Index = i };
-            if (cache is not null) cache.Record(layer.DiffId, cacheHash!, written, cacheTarget!.Location);
+            if (cache is not null) cache.Record(layer.DiffId, cacheHash!, written, ((ILayerCacheTarget)sink).Location);
             if (first) Interlocked.Add(ref bytes, written.Blob?.Size ?? written.Size ?? 0);
             if (written.DiffId != layer.DiffId) Interlocked.Increment(ref rewritten);
             else Interlocked.Increment(ref copied);
@@ -98,8 +98,9 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
                 async (i, _) => await Layer(i).ConfigureAwait(false)).ConfigureAwait(false);
         }
 
-        // The config flows through the filters in order; each observer sees the diff_ids of its place.
-        var config = source.Config;
+        // The config flows through the filters in order; each observer sees the diff_ids of its place. A
+        // source receiving its image may have it only now, after the layers.
+        var config = await source.ReadConfigAsync(ct).ConfigureAwait(false);
         for (int p = 0; p < filters.Count; p++)
         {
             var at = stageResults[p] ?? results;
@@ -112,14 +113,6 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 
         var commit = await sink.CommitAsync(new ImageResult(source.Name, finalConfig, results, source.Manifest), ct).ConfigureAwait(false);
         return new PipelineSummary(layers.Count, bytes, clock.Elapsed, rewritten, copied, fromCache, commit) { Written = results };
-    }
-
-    /// <summary>A cache entry is trusted only when the sink has its blob, or could mount it from where it was stored last.</summary>
-    private static async Task<bool> ConfirmAsync(IImageSink sink, LayerCacheEntry hit, CancellationToken ct)
-    {
-        if (sink is IBlobPresence presence && await presence.HasBlobAsync(hit.CompressedDigest, ct).ConfigureAwait(false)) return true;
-        return sink is IBlobMounting mounting && BlobLocation.TryParse(hit.Location) is { } from
-            && await mounting.MountBlobAsync(hit.CompressedDigest, from, ct).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -164,6 +164,110 @@ public sealed class RunnerContractTests : IDisposable
         ImageConfig.DiffIdsOf(sink.Committed!.Config).Should().NotIntersectWith(source.StoredLayers.Select(l => l.DiffId));
     }
 
+    [Fact]
+    public async Task A_source_receiving_its_image_gets_each_layer_written_as_it_arrives_and_the_config_read_last()
+    {
+        var random = RandomImage.Create([4000, 9000], format: ManifestFormat.Docker);
+        var source = new ArrivingSource(random);
+        var sink = new InMemoryImageSink();
+        var run = Run(source, sink);
+
+        source.Arrive(1);
+        await WaitFor(() => sink.Writes.Count == 1);
+        sink.Writes.Single().Index.Should().Be(1, "the layer that arrived is written while the other is still awaited");
+        run.IsCompleted.Should().BeFalse();
+        source.Arrive(0);
+        await WaitFor(() => sink.Writes.Count == 2);
+        run.IsCompleted.Should().BeFalse("the config has not come yet");
+        source.ConfigArrives();
+        var summary = await run;
+        summary.Commit.ConfigDigest.Should().Be(Digest.Compute(random.Config.Span));
+        ImageConfig.DiffIdsOf(sink.Committed!.Config).Should().Equal(random.StoredLayers.Select(l => l.DiffId));
+    }
+
+    [Fact]
+    public async Task A_failure_while_the_image_arrives_ends_the_run_with_that_error_and_commits_nothing()
+    {
+        var source = new ArrivingSource(RandomImage.Create([4000, 9000]));
+        var sink = new InMemoryImageSink();
+        var run = Run(source, sink);
+        source.Arrive(0);
+        source.Fail(new OccystrapException("the daemon failed to push"));
+        var act = async () => await run;
+        (await act.Should().ThrowAsync<OccystrapException>()).WithMessage("the daemon failed to push");
+        sink.Committed.Should().BeNull();
+    }
+
+    [Fact]
+    public async Task The_cache_check_an_input_asks_before_the_sink_is_open_answers_once_it_is()
+    {
+        var cache = LayerCache.Open(_dir["cache.json"], NullLogger.Instance);
+        var check = new LayerCacheCheck(cache);
+        var diffId = Digest.Compute("x"u8);
+        var early = check.IsStoredAsync(diffId, default).AsTask();
+        await Task.Delay(50);
+        early.IsCompleted.Should().BeFalse("no sink is open yet to confirm anything");
+        check.Attach([], new InMemoryBlobStore(new BlobLocation("registry.example", "team/app")));
+        (await early).Should().BeFalse("the cache holds nothing for it");
+
+        var abandoned = new LayerCacheCheck(cache);
+        var waiting = abandoned.IsStoredAsync(diffId, default).AsTask();
+        abandoned.Abandon();
+        (await waiting).Should().BeFalse();
+    }
+
+    private static async Task WaitFor(Func<bool> condition)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            clock.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "the runner should have got there");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>An image that arrives while the run goes: each layer when told, the config last.</summary>
+    private sealed class ArrivingSource(InMemoryImageSource image) : IImageSource
+    {
+        private readonly TaskCompletionSource<ReadOnlyMemory<byte>> _config = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly List<Gated> _layers = image.StoredLayers.Select(l => new Gated(l)).ToList();
+
+        public ImageName Name => image.Name;
+        public ReadOnlyMemory<byte> Config => _config.Task.IsCompletedSuccessfully ? _config.Task.Result : ReadOnlyMemory<byte>.Empty;
+        public ImageDocument? Manifest => null;
+        public IReadOnlyList<ISourceLayer> Layers => _layers;
+
+        public ValueTask<ReadOnlyMemory<byte>> ReadConfigAsync(CancellationToken cancellationToken) => new(_config.Task.WaitAsync(cancellationToken));
+
+        public void Arrive(int i) => _layers[i].Arrived.TrySetResult();
+
+        public void ConfigArrives() => _config.TrySetResult(image.Config);
+
+        public void Fail(Exception e)
+        {
+            foreach (var l in _layers) l.Arrived.TrySetException(e);
+            _config.TrySetException(e);
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+        private sealed class Gated(InMemoryLayer layer) : ISourceLayer
+        {
+            public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            public int Index => layer.Index;
+            public Digest DiffId => layer.DiffId;
+            public LayerCompression Compression => layer.Compression;
+            public Digest? BlobDigest => layer.BlobDigest;
+            public long? StoredSize => layer.StoredSize;
+            public string? MediaType => layer.MediaType;
+
+            public ValueTask WhenAvailableAsync(CancellationToken cancellationToken) => new(Arrived.Task.WaitAsync(cancellationToken));
+
+            public Task<Stream> OpenAsync(CancellationToken cancellationToken) =>
+                Arrived.Task.IsCompletedSuccessfully ? layer.OpenAsync(cancellationToken) : throw new InvalidOperationException("opened before it arrived");
+        }
+    }
+
     private sealed class DropFirstFiles : IImageFilter, ILayerEntryFilter
     {
         public ILayerEntryFilter? ForLayer(LayerInfo layer) => this;

@@ -21,19 +21,33 @@ internal static class Commands
         bool imageOnStdout = outputSpec.Target is "-" or "/dev/stdout";
         if (imageOnStdout) app.Report = Console.Error;
         var filters = filterSpecs.Select(PluginSpec.ParseFilter).Select(app.Filter).ToList();
-        var inputInvocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input);
+        LayerCache? cache = app.Globals.LayerCache is { } cachePath ? LayerCache.Open(cachePath, app.Log) : null;
+        // Made before the input opens, so that an input that receives its layers can decline the cached ones;
+        // it answers once the sink is open.
+        var cacheCheck = cache is null ? null : new LayerCacheCheck(cache);
+        var inputInvocation = app.Invocation(inputPlugin, inputSpec, PluginRole.Input) with { LayerCache = cacheCheck };
         var outputInvocation = app.Invocation(outputPlugin, outputSpec, PluginRole.Output);
 
         await using var image = await inputPlugin.OpenAsync(inputInvocation, ct).ConfigureAwait(false);
-        await using var sink = await outputPlugin.CreateAsync(outputInvocation, image.Name, ct).ConfigureAwait(false);
+        IImageSink sink;
+        try
+        {
+            sink = await outputPlugin.CreateAsync(outputInvocation, image.Name, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            cacheCheck?.Abandon();
+            throw;
+        }
+        await using var _ = sink;
+        cacheCheck?.Attach(filters, sink);
         WarnAboutIdleOptions(app, outputSpec, sink, image);
-        LayerCache? cache = app.Globals.LayerCache is { } cachePath ? LayerCache.Open(cachePath, app.Log) : null;
         var runner = new PipelineRunner(app.Log, app.Progress);
         StartupTrace.Mark("source and sink open");
         PipelineSummary summary;
         try
         {
-            summary = await runner.RunAsync(image, filters, sink, new RunOptions { Parallel = app.Globals.Parallel, Cache = cache }, ct).ConfigureAwait(false);
+            summary = await runner.RunAsync(image, filters, sink, new RunOptions { Parallel = app.Globals.Parallel, Cache = cache, CacheCheck = cacheCheck }, ct).ConfigureAwait(false);
         }
         finally
         {
