@@ -39,6 +39,7 @@ public sealed partial class EmbeddedRegistry : IAsyncDisposable
     private readonly string? _expectedAuth;
     private long _bytesReceived;
     private int _blobsStored;
+    private int _blobsHeldElsewhere;
 
     private EmbeddedRegistry(RegistryServerOptions options, WebApplication app, X509Certificate2? certificate)
     {
@@ -70,6 +71,9 @@ public sealed partial class EmbeddedRegistry : IAsyncDisposable
 
     /// <summary>Blob uploads completed and verified.</summary>
     public int BlobsStored => Volatile.Read(ref _blobsStored);
+
+    /// <summary>HEAD requests answered for a blob held elsewhere (<see cref="RegistryServerOptions.BlobsHeldElsewhere"/>).</summary>
+    public int BlobsHeldElsewhereAnswered => Volatile.Read(ref _blobsHeldElsewhere);
 
     /// <summary>Body bytes received by blob uploads.</summary>
     public long BytesReceived => Interlocked.Read(ref _bytesReceived);
@@ -148,6 +152,10 @@ public sealed partial class EmbeddedRegistry : IAsyncDisposable
         {
             // The client went away mid-request; its session (if any) is purged later.
             context.Abort();
+        }
+        finally
+        {
+            _options.RequestLog?.Invoke($"{context.Request.Method} {context.Request.Path}{context.Request.QueryString} {response.StatusCode}");
         }
     }
 
@@ -351,9 +359,20 @@ public sealed partial class EmbeddedRegistry : IAsyncDisposable
         if (!Digest.TryParse(reference, out var digest)) throw new BadRequest(400, "DIGEST_INVALID", $"'{reference}' is not a digest");
         if (method is not ("GET" or "HEAD")) throw new BadRequest(405, "UNSUPPORTED", $"{method} is not allowed on a blob");
         string path = _blobs.PathOf(digest);
-        if (!File.Exists(path)) throw new BadRequest(404, "BLOB_UNKNOWN", $"blob {digest} is not here");
-        long length = new FileInfo(path).Length;
         var response = context.Response;
+        if (!File.Exists(path))
+        {
+            if (method == "HEAD" && _options.BlobsHeldElsewhere?.Invoke(digest) is { } heldSize)
+            {
+                Interlocked.Increment(ref _blobsHeldElsewhere);
+                response.ContentType = "application/octet-stream";
+                response.Headers["Docker-Content-Digest"] = digest.ToString();
+                response.ContentLength = heldSize;
+                return;
+            }
+            throw new BadRequest(404, "BLOB_UNKNOWN", $"blob {digest} is not here");
+        }
+        long length = new FileInfo(path).Length;
         response.ContentType = "application/octet-stream";
         response.Headers["Docker-Content-Digest"] = digest.ToString();
         response.Headers.AcceptRanges = "bytes";
@@ -442,7 +461,7 @@ public sealed partial class EmbeddedRegistry : IAsyncDisposable
         {
             string? text = d?["digest"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? d["digest"]!.GetValue<string>() : null;
             if (!Digest.TryParse(text, out var digest)) throw new BadRequest(400, "MANIFEST_INVALID", "a descriptor of the manifest has no valid digest");
-            if (!_blobs.Contains(digest)) throw new BadRequest(400, "MANIFEST_BLOB_UNKNOWN", $"blob {digest} named by the manifest is not here");
+            if (!_blobs.Contains(digest) && _options.BlobsHeldElsewhere?.Invoke(digest) is null) throw new BadRequest(400, "MANIFEST_BLOB_UNKNOWN", $"blob {digest} named by the manifest is not here");
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Occystrap.Abstractions;
 
 namespace Occystrap.RegistryServer;
 
@@ -25,6 +26,16 @@ public sealed record RegistryServerOptions
 
     /// <summary>Upload sessions open at once; a POST beyond them gets 429.</summary>
     public int MaxUploadSessions { get; init; } = 256;
+
+    /// <summary>
+    /// Blobs the server answers a HEAD for although it does not store them: given a digest, the size to
+    /// answer with, or null for a blob it does not know. A client that checks before it uploads (as the
+    /// daemons do) then skips those blobs. A GET of them is still 404.
+    /// </summary>
+    public Func<Digest, long?>? BlobsHeldElsewhere { get; init; }
+
+    /// <summary>Called with each request's method, path and query, and the status answered (for a debug log).</summary>
+    public Action<string>? RequestLog { get; init; }
 
     /// <summary>The largest manifest accepted, in bytes.</summary>
     public int MaxManifestBytes { get; init; } = 4 * 1024 * 1024;

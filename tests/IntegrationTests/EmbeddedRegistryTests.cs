@@ -183,6 +183,33 @@ public sealed class EmbeddedRegistryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_blob_held_elsewhere_answers_head_only_and_a_manifest_may_name_it()
+    {
+        string held = "sha256:" + new string('a', 64), other = "sha256:" + new string('b', 64);
+        var requests = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = await Start(new RegistryServerOptions
+        {
+            StorageRoot = _dir["held"],
+            BlobsHeldElsewhere = d => d.ToString() == held ? 1234 : null,
+            RequestLog = requests.Enqueue,
+        });
+        var head = await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri(server.BaseUri, $"v2/occy/h/blobs/{held}")));
+        head.StatusCode.Should().Be(HttpStatusCode.OK);
+        head.Content.Headers.ContentLength.Should().Be(1234);
+        head.Headers.GetValues("Docker-Content-Digest").Single().Should().Be(held);
+        (await _http.SendAsync(new HttpRequestMessage(HttpMethod.Head, new Uri(server.BaseUri, $"v2/occy/h/blobs/{other}")))).StatusCode.Should().Be(HttpStatusCode.NotFound);
+        (await _http.GetAsync(new Uri(server.BaseUri, $"v2/occy/h/blobs/{held}"))).StatusCode.Should().Be(HttpStatusCode.NotFound, "its bytes are not here");
+        server.BlobsHeldElsewhereAnswered.Should().Be(1);
+
+        byte[] config = Encoding.UTF8.GetBytes("{}");
+        (await _http.PostAsync(new Uri(server.BaseUri, $"v2/occy/h/blobs/uploads/?digest={Sha(config)}"), new ByteArrayContent(config))).StatusCode.Should().Be(HttpStatusCode.Created);
+        string Manifest(string layer) => $"{{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":2,\"digest\":\"{Sha(config)}\"}},\"layers\":[{{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"size\":1234,\"digest\":\"{layer}\"}}]}}";
+        (await _http.PutAsync(new Uri(server.BaseUri, "v2/occy/h/manifests/v1"), new StringContent(Manifest(held)))).StatusCode.Should().Be(HttpStatusCode.Created);
+        (await _http.PutAsync(new Uri(server.BaseUri, "v2/occy/h/manifests/v2"), new StringContent(Manifest(other)))).StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        requests.Should().Contain($"HEAD /v2/occy/h/blobs/{held} 200").And.Contain($"HEAD /v2/occy/h/blobs/{other} 404");
+    }
+
+    [Fact]
     public async Task Https_with_its_own_certificate_and_a_basic_credential_refuses_a_wrong_one()
     {
         string password = "s3cret-" + Guid.NewGuid().ToString("N")[..6];
