@@ -24,8 +24,17 @@ public sealed class DockerPushTests(PlainRegistry registry) : IClassFixture<Plai
         Docker(daemon, "images", "--format", "{{.Repository}}:{{.Tag}}").Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Where(n => n.Contains("occystrap-push", StringComparison.Ordinal)).ToList();
 
-    private Result Push(string daemon, string name, string destination) =>
-        OccyWith(new Dictionary<string, string?> { ["OCCYSTRAP_TEMP_DIR"] = _dir["tmp"] }, "--insecure", "process", $"dockerpush://{name}?socket={Socket(daemon)}", destination);
+    private Result Push(string daemon, string name, string destination, params string[] globals) =>
+        OccyWith(new Dictionary<string, string?> { ["OCCYSTRAP_TEMP_DIR"] = _dir["tmp"] },
+            [.. globals, "--insecure", "process", $"dockerpush://{name}?socket={Socket(daemon)}", destination]);
+
+    /// <summary>What the embedded registry received, as the run reports it: blobs uploaded, and layers the daemon skipped.</summary>
+    private static (int Blobs, int Skipped) Received(Result r)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(r.Stderr, @"the daemon uploaded (\d+) blobs \([0-9.]+ MiB\) to the embedded registry; (\d+) of \d+ layers it skipped");
+        m.Success.Should().BeTrue(r.ToString());
+        return (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+    }
 
     private string Load(string daemon, string archive, string name)
     {
@@ -107,5 +116,37 @@ public sealed class DockerPushTests(PlainRegistry registry) : IClassFixture<Plai
         File.Exists(_dir["never.tar"]).Should().BeFalse();
         Directory.GetFileSystemEntries(_dir["tmp"]).Should().BeEmpty();
         Docker(daemon, "rmi", "-f", name);
+    }
+
+    [Theory]
+    [MemberData(nameof(Daemons))]
+    public void With_the_layer_cache_a_second_push_skips_the_shared_layers(string daemon)
+    {
+        Directory.CreateDirectory(_dir["tmp"]);
+        // Two images that share their first two layers; sizes made of the tag, so no earlier run shares them.
+        int seed = Convert.ToInt32(_tag[..4], 16);
+        Archives.Random(_dir["a.tar"], "occy/a:1", 2_000_000 + seed, 1_000_000 + seed, 300_000 + seed);
+        Archives.Random(_dir["b.tar"], "occy/b:1", 2_000_000 + seed, 1_000_000 + seed, 400_000 + seed);
+        string a = Load(daemon, _dir["a.tar"], $"occy/dockerpush-a:{_tag}");
+        string b = Load(daemon, _dir["b.tar"], $"occy/dockerpush-b:{_tag}");
+        string cache = _dir["cache.json"];
+
+        var first = Push(daemon, a, $"registry://{registry.Server.Address}/occy/cached-a:{_tag}", "--layer-cache", cache);
+        first.Code.Should().Be(0, first.ToString());
+        Received(first).Should().Be((4, 0), "the first push sends the three layers and the config");
+        File.Exists(cache + ".digests").Should().BeTrue("the daemon's digests are noted beside the cache");
+
+        string target = $"{registry.Server.Address}/occy/cached-b:{_tag}";
+        var second = Push(daemon, b, $"registry://{target}", "--layer-cache", cache);
+        second.Code.Should().Be(0, second.ToString());
+        Received(second).Should().Be((2, 2), "the daemon sends only the layer that is new, and the config");
+        second.Stderr.Should().Contain("2 from the layer cache");
+
+        // The image at the destination is whole: every blob is there and matches its digest.
+        var config = JsonNode.Parse(Must("skopeo", "inspect", "--config", "--tls-verify=false", $"docker://{target}"))!;
+        config["rootfs"]!["diff_ids"]!.AsArray().Select(d => d!.GetValue<string>()).Should().Equal(Layers(_dir["b.tar"]));
+        Must("skopeo", "copy", "--src-tls-verify=false", $"docker://{target}", $"dir:{_dir["copied"]}");
+        OurNames(daemon).Should().BeEmpty();
+        Docker(daemon, "rmi", "-f", a, b);
     }
 }

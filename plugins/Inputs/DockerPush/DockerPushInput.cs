@@ -1,10 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
-using System.Text.Json.Nodes;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Daemons;
-using Occystrap.Formats.Images;
-using Occystrap.Formats.Layouts;
 using Occystrap.RegistryServer;
 
 namespace Occystrap.Inputs.DockerPush;
@@ -12,8 +9,9 @@ namespace Occystrap.Inputs.DockerPush;
 /// <summary>
 /// <c>dockerpush://IMAGE[:TAG][?socket=PATH]</c>: the daemon pushes the image, layers in parallel and
 /// compressed, to a registry this process serves on loopback for the run, over HTTPS with a certificate
-/// and a credential made for the run. The image is tagged for that registry only while the push runs: the name is removed after
-/// success, after a failure and on an interrupt.
+/// and a credential made for the run. Each layer enters the pipeline as soon as its blob has arrived, while
+/// the daemon is still pushing the others. The image is tagged for that registry only while the push runs:
+/// the name is removed after success, after a failure and on an interrupt.
 /// </summary>
 [InputPlugin("dockerpush")]
 public sealed class DockerPushInput : IInputPlugin
@@ -31,98 +29,36 @@ public sealed class DockerPushInput : IInputPlugin
         string reference = invocation.Target;
         var client = await EngineClient.ConnectAsync(EngineClient.ChooseSocket(invocation.Options.GetString("socket")), cancellationToken).ConfigureAwait(false);
         string storage = Path.Combine(invocation.TempDir, $"occystrap-push-{Guid.NewGuid():N}");
-        EmbeddedRegistry? server = null;
+        PushedImage? image = null;
         try
         {
             // Known before anything is started: a missing image fails here, with the daemon's words.
-            await client.InspectImageAsync(reference, cancellationToken).ConfigureAwait(false);
+            var inspect = await client.InspectImageAsync(reference, cancellationToken).ConfigureAwait(false);
+            var (id, diffIds) = DaemonImage.IdAndLayers(inspect, $"{client.Socket}: image {reference}");
+            var notes = invocation.LayerCache is { } query ? DigestNotes.Load(query.Path + ".digests", invocation.Logger) : null;
             string password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-            server = await EmbeddedRegistry.StartAsync(new RegistryServerOptions
+            image = new PushedImage(ImageName.Parse(reference), reference, id, diffIds, client, storage, password, invocation.LayerCache, notes, invocation.Logger);
+            await image.StartAsync(new RegistryServerOptions
             {
                 StorageRoot = storage,
                 // HTTPS with a certificate made for this run: dockerd skips verification for 127.0.0.0/8,
                 // and Podman is told not to verify (tlsVerify=false), so no daemon setting changes.
                 Https = true,
                 Basic = new NetworkCredential("occystrap", password),
+                BlobsHeldElsewhere = image.HeldElsewhere,
+                RequestLog = line => invocation.Logger.LogRequest(line),
             }, cancellationToken).ConfigureAwait(false);
-            string repository = $"occystrap-push/{Guid.NewGuid().ToString("N")[..12]}";
-            string tagged = $"{server.Address}/{repository}";
-            const string tag = "push";
-            await client.TagAsync(reference, tagged, tag, cancellationToken).ConfigureAwait(false);
-            try
-            {
-                invocation.Logger.LogPush(reference, server.Address);
-                await client.PushAsync(tagged, tag, "occystrap", password, server.Address, insecure: true, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                // Also after a failure or an interrupt: the daemon keeps no name of ours.
-                using var untag = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                await client.UntagAsync($"{tagged}:{tag}", untag.Token).ConfigureAwait(false);
-            }
-            var manifest = server.FindManifest(repository, tag)
-                ?? throw new OccystrapException($"the daemon at {client.Socket} finished pushing {reference} without sending a manifest");
-            WriteLayout(storage, manifest);
-            var image = OciLayoutImage.Open(storage, null, invocation.Platform, invocation.Logger);
-            return new PushedImage(ImageName.Parse(reference), image, server, storage, client);
+            return image;
         }
         catch
         {
-            if (server is not null) await server.DisposeAsync().ConfigureAwait(false);
-            Remove(storage);
-            client.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Makes the server's store an OCI layout of the one image received, so the layout reader (and its checks) reads it.</summary>
-    private static void WriteLayout(string storage, ManifestReceived manifest)
-    {
-        File.WriteAllText(Path.Combine(storage, "oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
-        var index = new JsonObject
-        {
-            ["schemaVersion"] = 2,
-            ["mediaType"] = "application/vnd.oci.image.index.v1+json",
-            ["manifests"] = new JsonArray(new JsonObject
+            if (image is not null) await image.DisposeAsync().ConfigureAwait(false);
+            else
             {
-                ["mediaType"] = manifest.MediaType,
-                ["digest"] = manifest.Digest.ToString(),
-                ["size"] = manifest.Bytes.Length,
-            }),
-        };
-        File.WriteAllBytes(Path.Combine(storage, "index.json"), JsonText.Serialize(index));
-        // The manifest itself is a blob of the layout.
-        string path = Path.Combine(storage, "blobs", manifest.Digest.Algorithm, manifest.Digest.Hex);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.WriteAllBytes(path, manifest.Bytes);
-    }
-
-    internal static void Remove(string storage)
-    {
-        try
-        {
-            if (Directory.Exists(storage)) Directory.Delete(storage, recursive: true);
-        }
-        catch (IOException)
-        {
-            // a temp folder left behind is not the run's error
-        }
-    }
-
-    /// <summary>The received image, read as a layout, under the daemon's name for it; owns the server and its folder.</summary>
-    private sealed class PushedImage(ImageName name, OciLayoutImage image, EmbeddedRegistry server, string storage, EngineClient client) : IImageSource
-    {
-        public ImageName Name => name;
-        public ReadOnlyMemory<byte> Config => image.Config;
-        public ImageDocument? Manifest => image.Manifest;
-        public IReadOnlyList<ISourceLayer> Layers => image.Layers;
-
-        public async ValueTask DisposeAsync()
-        {
-            await image.DisposeAsync().ConfigureAwait(false);
-            await server.DisposeAsync().ConfigureAwait(false);
-            Remove(storage);
-            client.Dispose();
+                PushedImage.Remove(storage);
+                client.Dispose();
+            }
+            throw;
         }
     }
 }
@@ -131,4 +67,7 @@ internal static partial class Log
 {
     [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Debug, Message = "the daemon pushes {Image} to the embedded registry at {Address}")]
     public static partial void LogPush(this Microsoft.Extensions.Logging.ILogger logger, string image, string address);
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Trace, Message = "embedded registry: {Request}")]
+    public static partial void LogRequest(this Microsoft.Extensions.Logging.ILogger logger, string request);
 }

@@ -74,7 +74,7 @@ public sealed class DaemonImage : IImageSource
     }
 
     /// <summary>The image id and the diff_ids from the daemon's inspect answer.</summary>
-    internal static (Digest Id, List<Digest> DiffIds) IdAndLayers(JsonObject inspect, string what)
+    public static (Digest Id, List<Digest> DiffIds) IdAndLayers(JsonObject inspect, string what)
     {
         if (!Digest.TryParse(JsonText.String(inspect, "Id", what) ?? "", out var id)) throw new OccystrapException($"{what} has no usable Id");
         var layers = (inspect["RootFS"] as JsonObject)?["Layers"] as JsonArray ?? throw new OccystrapException($"{what} lists no RootFS layers");
