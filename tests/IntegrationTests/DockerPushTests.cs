@@ -93,6 +93,21 @@ public sealed class DockerPushTests(PlainRegistry registry) : IClassFixture<Plai
 
     [Theory]
     [MemberData(nameof(Daemons))]
+    public void A_destination_that_fails_while_the_daemon_pushes_leaves_no_name(string daemon)
+    {
+        Directory.CreateDirectory(_dir["tmp"]);
+        string name = Load(daemon, SampleImage, $"occy/dockerpush-fail:{_tag}");
+        // Nothing listens there: the output fails once the run reaches it, with the push already going.
+        var r = Push(daemon, name, "registry://127.0.0.1:9/occy/never:1");
+        r.Code.Should().Be(1, r.ToString());
+        r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("occystrap: error: ", StringComparison.Ordinal)).Should().ContainSingle(r.ToString());
+        OurNames(daemon).Should().BeEmpty("the temporary name is removed after a failure");
+        Directory.GetFileSystemEntries(_dir["tmp"]).Should().BeEmpty();
+        Docker(daemon, "rmi", "-f", name);
+    }
+
+    [Theory]
+    [MemberData(nameof(Daemons))]
     public void Sigterm_during_the_push_removes_the_temporary_name(string daemon)
     {
         Directory.CreateDirectory(_dir["tmp"]);

@@ -34,6 +34,14 @@ internal sealed class PushedImage : IImageSource
     private readonly Dictionary<Digest, List<ArrivingLayer>> _byDiffId = [];
     private readonly ConcurrentDictionary<Digest, PushedBlob> _held = new();
     private readonly List<Task> _identifying = [];
+    private readonly HashSet<string> _prefixes;
+    private readonly object _gate = new();
+    private readonly List<BlobReceived> _unmatched = [];
+    private readonly List<string> _pushed = [];
+    private readonly Dictionary<string, long> _plainSizes = new(StringComparer.Ordinal);
+    private bool _namesLayers;
+    // Null until the first blob lands; then whether blobs are matched with the daemon's progress (true) or decompressed (false).
+    private bool? _matching;
     private readonly ConcurrentQueue<string> _unreadable = new();
     // Decompressing to find a blob's diff_id: two at a time, beside the daemon's own compression.
     private readonly SemaphoreSlim _identifyGate = new(2);
@@ -58,6 +66,7 @@ internal sealed class PushedImage : IImageSource
         _notes = notes;
         _log = log;
         _layers = diffIds.Select((d, i) => new ArrivingLayer(i, d, reference)).ToList();
+        _prefixes = diffIds.Select(d => d.Hex[..12]).ToHashSet(StringComparer.Ordinal);
         foreach (var layer in _layers)
         {
             if (!_byDiffId.TryGetValue(layer.DiffId, out var same)) _byDiffId[layer.DiffId] = same = [];
@@ -84,10 +93,7 @@ internal sealed class PushedImage : IImageSource
     public async Task StartAsync(RegistryServerOptions options, CancellationToken ct)
     {
         _server = await EmbeddedRegistry.StartAsync(options, ct).ConfigureAwait(false);
-        _server.BlobStored += blob =>
-        {
-            lock (_identifying) _identifying.Add(Task.Run(() => IdentifyAsync(blob)));
-        };
+        _server.BlobStored += OnBlobStored;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var stop = _stop.Token;
         _push = Task.Run(() => PushAsync(stop), CancellationToken.None);
@@ -101,15 +107,16 @@ internal sealed class PushedImage : IImageSource
             if (_query is not null && _notes is not null) await DeclineCachedAsync(ct).ConfigureAwait(false);
             string repository = $"occystrap-push/{Guid.NewGuid().ToString("N")[..12]}";
             string tagged = $"{server.Address}/{repository}";
-            await _client.TagAsync(_reference, tagged, Tag, ct).ConfigureAwait(false);
             try
             {
+                // Inside the try: an interrupt may end the request after the daemon has made the name.
+                await _client.TagAsync(_reference, tagged, Tag, ct).ConfigureAwait(false);
                 _log.LogPush(_reference, server.Address);
-                await _client.PushAsync(tagged, Tag, "occystrap", _password, server.Address, insecure: true, ct).ConfigureAwait(false);
+                await _client.PushAsync(tagged, Tag, "occystrap", _password, server.Address, insecure: true, ct, OnProgress).ConfigureAwait(false);
             }
             finally
             {
-                // Also after a failure or an interrupt: the daemon keeps no name of ours.
+                // Also after a failure or an interrupt: the daemon keeps no name of ours (one never made is no error).
                 using var untag = new CancellationTokenSource(TimeSpan.FromSeconds(30));
                 try
                 {
@@ -151,6 +158,100 @@ internal sealed class PushedImage : IImageSource
             _log.LogInformation("{Stored} of {Count} layers are in the layer cache and at the destination: the daemon is told it need not send them", stored.Count, _byDiffId.Count);
     }
 
+    /// <summary>
+    /// A blob has landed. When the daemon's progress names layers by diff_id (dockerd), the blob is matched
+    /// with the layer the daemon next reports as pushed, which costs nothing; otherwise (Podman) it is
+    /// decompressed to find its diff_id. The config is no layer and waits for the manifest.
+    /// </summary>
+    private void OnBlobStored(BlobReceived blob)
+    {
+        if (IsJson(blob)) return;
+        lock (_gate)
+        {
+            // Decided once, by the first blob: matching is only sound when every blob takes part in it.
+            if (_matching is null) _matching = Volatile.Read(ref _namesLayers);
+            if (_matching == true)
+            {
+                _unmatched.Add(blob);
+                MatchLocked();
+                return;
+            }
+        }
+        Identify(blob);
+    }
+
+    private void Identify(BlobReceived blob)
+    {
+        lock (_identifying) _identifying.Add(Task.Run(() => IdentifyAsync(blob)));
+    }
+
+    private bool IsJson(BlobReceived blob)
+    {
+        using var file = new FileStream(_server!.Blobs.PathOf(blob.Digest), FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+        return file.ReadByte() == '{';
+    }
+
+    /// <summary>
+    /// dockerd reports each layer by the first 12 hex digits of its diff_id: its size as it goes
+    /// (<c>Pushing</c>, the tar's size) and <c>Pushed</c> once its upload has been committed.
+    /// </summary>
+    private void OnProgress(System.Text.Json.Nodes.JsonNode line)
+    {
+        if (line["id"] is not System.Text.Json.Nodes.JsonValue idValue || !idValue.TryGetValue(out string? id) || !_prefixes.Contains(id)) return;
+        Volatile.Write(ref _namesLayers, true);
+        string? status = line["status"] is System.Text.Json.Nodes.JsonValue st && st.TryGetValue(out string? text) ? text : null;
+        lock (_gate)
+        {
+            if (status == "Pushing" && line["progressDetail"]?["total"] is System.Text.Json.Nodes.JsonValue total && total.TryGetValue(out long size))
+                _plainSizes[id] = size;
+            else if (status == "Pushed" && _matching != false)
+            {
+                _pushed.Add(id);
+                MatchLocked();
+            }
+        }
+    }
+
+    /// <summary>
+    /// One blob landed and one layer reported pushed: they are the same, since the daemon reports a layer
+    /// only after its upload was committed, and every earlier pair was matched the same way. When more are
+    /// waiting on either side (two uploads ended together), that no longer holds: those blobs and every
+    /// later one are decompressed instead. A match is checked again against the manifest before anything
+    /// is committed, and a tar output hashes each layer as it reads it.
+    /// </summary>
+    private void MatchLocked()
+    {
+        if (_unmatched.Count == 1 && _pushed.Count == 1)
+        {
+            var blob = _unmatched[0];
+            string id = _pushed[0];
+            _unmatched.Clear();
+            _pushed.Clear();
+            long plain = _plainSizes.GetValueOrDefault(id);
+            foreach (var layer in _layers.Where(l => !l.Arrived && l.DiffId.Hex.StartsWith(id, StringComparison.Ordinal)))
+                Arrive(layer, blob.Digest, blob.Size, plain, "matched with the daemon's progress");
+        }
+        else if (_unmatched.Count > 1 || _pushed.Count > 1)
+        {
+            _matching = false;
+            foreach (var blob in _unmatched) Identify(blob);
+            _unmatched.Clear();
+            _pushed.Clear();
+        }
+    }
+
+    private void Arrive(ArrivingLayer layer, Digest blob, long size, long plainSize, string how)
+    {
+        _log.LogDebug("layer {Index}/{Count} {DiffId} arrived as {Blob} ({How})", layer.Index + 1, _layers.Count, layer.DiffId.Short, blob.Short, how);
+        string path = _server!.Blobs.PathOf(blob);
+        LayerCompression compression;
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 16))
+            compression = LayerCompressionCodec.Detect(file);
+        layer.Arrive(blob, size, plainSize, compression, path);
+    }
+
+
+
     /// <summary>Which layer a blob holds: its diff_id is the digest of its bytes decompressed (the blob's own digest for a plain tar).</summary>
     private async Task IdentifyAsync(BlobReceived blob)
     {
@@ -183,7 +284,11 @@ internal sealed class PushedImage : IImageSource
                 }
             }
             if (_byDiffId.TryGetValue(diffId, out var layers))
-                foreach (var layer in layers) layer.Arrive(blob.Digest, blob.Size, plainSize, compression, path);
+                foreach (var layer in layers)
+                {
+                    _log.LogDebug("layer {Index}/{Count} {DiffId} arrived as {Blob} (decompressed)", layer.Index + 1, _layers.Count, layer.DiffId.Short, blob.Digest.Short);
+                    layer.Arrive(blob.Digest, blob.Size, plainSize, compression, path);
+                }
             else
                 _log.LogDebug("{What} is no layer of {Image} (the config, or a layer the image does not list)", what, _reference);
         }
@@ -213,6 +318,8 @@ internal sealed class PushedImage : IImageSource
         {
             var layer = _layers[i];
             var named = manifest.Layers[i];
+            // A blob that landed and was not matched while the push went is the one the manifest names.
+            if (!layer.Arrived && !layer.Declined && _server!.Blobs.Contains(named.Digest)) Arrive(layer, named.Digest, named.Size, 0, "named by the manifest");
             if (layer.Arrived)
             {
                 if (layer.BlobDigest != named.Digest)
@@ -229,7 +336,7 @@ internal sealed class PushedImage : IImageSource
                 throw new OccystrapException($"{what}: layer {i + 1} {layer.DiffId.Short} never arrived as a blob that decompresses to it{why}");
             }
             _notes?.Add(named.Digest, new PushedBlob(layer.DiffId, named.Size));
-            if (layer.Arrived) _notes?.Add(layer.DiffId, new PushedBlob(layer.DiffId, layer.PlainSize));
+            if (layer.Arrived && layer.PlainSize > 0) _notes?.Add(layer.DiffId, new PushedBlob(layer.DiffId, layer.PlainSize));
         }
 
         string configPath = _server!.Blobs.PathOf(manifest.Config.Digest);

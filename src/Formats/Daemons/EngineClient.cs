@@ -192,7 +192,8 @@ public sealed class EngineClient : IDisposable
     /// a Podman service not to verify the registry's certificate (<c>tlsVerify=false</c>; dockerd already
     /// treats 127.0.0.0/8 as insecure and ignores the parameter).
     /// </summary>
-    public async Task PushAsync(string repository, string tag, string username, string password, string serverAddress, bool insecure, CancellationToken ct)
+    /// <param name="progress">Called with each progress object the daemon sends, as it comes.</param>
+    public async Task PushAsync(string repository, string tag, string username, string password, string serverAddress, bool insecure, CancellationToken ct, Action<JsonNode>? progress = null)
     {
         var auth = new JsonObject { ["username"] = username, ["password"] = password, ["serveraddress"] = serverAddress };
         string header = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(auth.ToJsonString())).TrimEnd('=').Replace('+', '-').Replace('/', '_');
@@ -201,7 +202,7 @@ public sealed class EngineClient : IDisposable
         request.Headers.TryAddWithoutValidation("X-Registry-Auth", header);
         using var response = await SendAsync(request, ct).ConfigureAwait(false);
         await EnsureAsync(response, $"the push of {repository}:{tag}", ct).ConfigureAwait(false);
-        await ReadProgressAsync(response, error => $"the daemon at {Socket} failed to push {repository}:{tag}: {error}", null, ct).ConfigureAwait(false);
+        await ReadProgressAsync(response, error => $"the daemon at {Socket} failed to push {repository}:{tag}: {error}", progress, ct).ConfigureAwait(false);
     }
 
     private async Task<JsonNode> GetJsonAsync(string path, string what, CancellationToken ct, bool versioned = true)
