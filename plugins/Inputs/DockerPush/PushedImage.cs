@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Compression;
@@ -195,14 +196,14 @@ internal sealed class PushedImage : IImageSource
     /// dockerd reports each layer by the first 12 hex digits of its diff_id: its size as it goes
     /// (<c>Pushing</c>, the tar's size) and <c>Pushed</c> once its upload has been committed.
     /// </summary>
-    private void OnProgress(System.Text.Json.Nodes.JsonNode line)
+    private void OnProgress(JsonNode line)
     {
-        if (line["id"] is not System.Text.Json.Nodes.JsonValue idValue || !idValue.TryGetValue(out string? id) || !_prefixes.Contains(id)) return;
+        if (line["id"] is not JsonValue idValue || !idValue.TryGetValue(out string? id) || !_prefixes.Contains(id)) return;
         Volatile.Write(ref _namesLayers, true);
-        string? status = line["status"] is System.Text.Json.Nodes.JsonValue st && st.TryGetValue(out string? text) ? text : null;
+        string? status = line["status"] is JsonValue st && st.TryGetValue(out string? text) ? text : null;
         lock (_gate)
         {
-            if (status == "Pushing" && line["progressDetail"]?["total"] is System.Text.Json.Nodes.JsonValue total && total.TryGetValue(out long size))
+            if (status == "Pushing" && line["progressDetail"]?["total"] is JsonValue total && total.TryGetValue(out long size))
                 _plainSizes[id] = size;
             else if (status == "Pushed" && _matching != false)
             {

@@ -47,7 +47,7 @@ internal static class Commands
         PipelineSummary summary;
         try
         {
-            summary = await runner.RunAsync(image, filters, sink, new RunOptions { Parallel = app.Globals.Parallel, Cache = cache, CacheCheck = cacheCheck }, ct).ConfigureAwait(false);
+            summary = await runner.RunAsync(image, filters, sink, new RunOptions { Parallel = app.Globals.Parallel, CacheCheck = cacheCheck }, ct).ConfigureAwait(false);
         }
         finally
         {
