@@ -3,6 +3,7 @@
 #
 # Usage: scripts/infra/install.sh [GROUP...]        (default: all)
 #   tools     skopeo umoci jq zstd attr curl busybox-static bsdutils (script: a pty for tests)
+#             libdeflate0 (not a test tool: occystrap deflates layers with it where the system has it)
 #   docker    docker.io runc                (dockerd + containerd)
 #   podman    podman runc                   (runc, not crun: crun fails on cgroup v1 hybrid)
 #   registry  docker-registry apache2-utils openssl
@@ -17,11 +18,11 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=()
 for g in "$@"; do
   case "$g" in
-    tools)    pkgs+=(skopeo umoci jq zstd attr curl busybox-static bsdutils) ;;
+    tools)    pkgs+=(skopeo umoci jq zstd attr curl busybox-static bsdutils libdeflate0) ;;
     docker)   pkgs+=(docker.io runc) ;;
     podman)   pkgs+=(podman runc) ;;
     registry) pkgs+=(docker-registry apache2-utils openssl) ;;
-    all)      pkgs+=(skopeo umoci jq zstd attr curl busybox-static bsdutils docker.io runc podman docker-registry apache2-utils openssl) ;;
+    all)      pkgs+=(skopeo umoci jq zstd attr curl busybox-static bsdutils libdeflate0 docker.io runc podman docker-registry apache2-utils openssl) ;;
     *) echo "unknown group '$g' (tools docker podman registry all)" >&2; exit 2 ;;
   esac
 done

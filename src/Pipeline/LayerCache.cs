@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Occystrap.Abstractions;
 using Occystrap.Formats.Archives;
+using Occystrap.Formats.Compression;
 using Occystrap.Formats.Images;
 using Occystrap.Formats.IO;
 
@@ -22,8 +23,9 @@ public sealed record LayerCacheEntry(Digest CompressedDigest, long CompressedSiz
 /// </summary>
 public sealed class LayerCache
 {
-    // Raised whenever the bytes of a rewritten or compressed layer change: 2 since gzip is compressed in blocks.
-    private const string LayerRewriteVersion = "occystrap-dotnet-2";
+    // Raised whenever the bytes of a rewritten or compressed layer change: 2 since gzip is compressed in blocks,
+    // 3 since each block is a gzip member of its own. The deflate libraries' own fingerprint goes in beside it.
+    private const string LayerRewriteVersion = "occystrap-dotnet-3";
     private readonly string _path;
     private readonly ILogger _log;
     private readonly Dictionary<string, LayerCacheEntry> _entries = new(StringComparer.Ordinal);
@@ -59,6 +61,7 @@ public sealed class LayerCache
     public static string PipelineHash(IEnumerable<(string Name, OptionValues Options)> filters, string sinkKey)
     {
         var text = new StringBuilder(LayerRewriteVersion)
+            .Append("\ngzip=").Append(ParallelGzipStream.OutputFingerprint)
             .Append("\nsink=").Append(sinkKey)
             .Append("\nSOURCE_DATE_EPOCH=").Append(Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH")?.Trim() ?? "");
         foreach (var (name, options) in filters)

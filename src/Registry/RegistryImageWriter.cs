@@ -72,7 +72,8 @@ public sealed class RegistryImageWriter : IImageSink, ILayerCacheTarget, IBlobMo
             await using (var compressor = LayerCompressionCodec.OpenCompressor(target, compression))
                 await layer.Stream.CopyToAsync(compressor, 1024 * 1024, token).ConfigureAwait(false);
         }, null, null, ct).ConfigureAwait(false);
-        _log.LogDebug("layer {Index}: uploaded {Blob} ({Size} bytes, {Compression})", layer.Index + 1, blob.Short, blobSize, compression);
+        _log.LogDebug("layer {Index}: uploaded {Blob} ({Size} bytes, {Compression}{Engine})", layer.Index + 1, blob.Short, blobSize, compression,
+            compression == LayerCompression.Gzip ? ", deflated by " + ParallelGzipStream.Engine : "");
         // Docker's gzip type; the manifest builder puts it into the manifest's format.
         return new StoredLayer(new Descriptor(MediaTypeTable.LayerType(compression, ManifestFormat.Docker), blob, blobSize));
     }

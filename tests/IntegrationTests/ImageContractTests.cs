@@ -1,4 +1,7 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json.Nodes;
+using Occystrap.Abstractions;
 using Occystrap.Formats.Archives;
 using static Occystrap.IntegrationTests.Tooling;
 
@@ -7,7 +10,7 @@ namespace Occystrap.IntegrationTests;
 /// <summary>
 /// What the image model and sink contract promise, against the real docker-registry with skopeo and
 /// dockerd as the oracles: plain copies keep their manifest digest, an explicit compression is honoured,
-/// and filters never see credentials.
+/// gzip made here in members is read by every reader, and filters never see credentials.
 /// </summary>
 public sealed class ImageContractTests(PlainRegistry registry) : IClassFixture<PlainRegistry>, IDisposable
 {
@@ -139,5 +142,98 @@ public sealed class ImageContractTests(PlainRegistry registry) : IClassFixture<P
             "-f", $"credential-probe:file={seen}");
         Ok(flags);
         File.ReadAllText(seen).Should().NotContain("flag-secret-7731").And.NotContain("flag-user-7731").And.Contain("registry-access=none");
+    }
+
+    // Layers compressed here are gzip in members of 1 MiB of input each: every reader a user meets must take them,
+    // and the deflate library in use (libdeflate, or the runtime's zlib-ng alone) changes the blobs, never the layers.
+
+    private static bool LibDeflateInstalled =>
+        File.Exists("/usr/lib/x86_64-linux-gnu/libdeflate.so.0") || File.Exists("/lib/x86_64-linux-gnu/libdeflate.so.0");
+
+    /// <summary>A layer of 1.5 MiB of random bytes, 2 MiB of base64 text and 2 MiB of counting: a block of each kind.</summary>
+    private static (byte[] Tar, Dictionary<string, string> Files) BigLayer()
+    {
+        var random = new byte[3 << 19];
+        new Random(42).NextBytes(random);
+        var textSource = new byte[3 << 19];
+        new Random(43).NextBytes(textSource);
+        byte[] text = Encoding.ASCII.GetBytes(Convert.ToBase64String(textSource, Base64FormattingOptions.InsertLineBreaks))[..(2 << 20)];
+        var seq = new StringBuilder();
+        for (int i = 1; seq.Length < 2 << 20; i++) seq.Append(i).Append('\n');
+        byte[] counting = Encoding.ASCII.GetBytes(seq.ToString());
+        var files = new Dictionary<string, byte[]> { ["data/random.bin"] = random, ["data/text.txt"] = text, ["data/seq.txt"] = counting };
+        using var ms = new MemoryStream();
+        using (var w = new Occystrap.Formats.Tar.TarArchiveWriter(ms, leaveOpen: true))
+        {
+            w.WriteEntry(new LayerEntry("data/", EntryKind.Directory, 0) { Mode = 0x1ED }, null);
+            foreach (var (name, bytes) in files)
+                w.WriteEntry(new LayerEntry(name, EntryKind.File, bytes.Length) { Mode = 0x1A4 }, new MemoryStream(bytes));
+            w.Finish();
+        }
+        return (ms.ToArray(), files.ToDictionary(f => f.Key, f => Convert.ToHexStringLower(SHA256.HashData(f.Value))));
+    }
+
+    private int Members(string blob)
+    {
+        string script = _dir["members.py"];
+        File.WriteAllText(script, "import sys, zlib\nd = open(sys.argv[1], 'rb').read()\nn = 0\nwhile d:\n    o = zlib.decompressobj(31)\n    o.decompress(d)\n    assert o.eof\n    d = o.unused_data\n    n += 1\nprint(n)\n");
+        return int.Parse(Must("python3", script, blob).Trim());
+    }
+
+    [Fact]
+    public void Layers_in_gzip_members_are_pulled_by_dockerd_and_podman_and_verified_by_skopeo_and_umoci()
+    {
+        var (big, files) = BigLayer();
+        byte[] small = Archives.Layer((new LayerEntry("etc/motd", EntryKind.File, 6) { Mode = 0x1A4 }, "hello\n"));
+        string archive = _dir["image.tar"];
+        Archives.FromLayers(archive, "localhost/members/x:1", [big, small]);
+        var diffIds = new[] { $"sha256:{Archives.Sha(big)}", $"sha256:{Archives.Sha(small)}" };
+
+        string main = $"{Reg}/members/default:{_tag}", zlib = $"{Reg}/members/zlib:{_tag}";
+        var r = Occy("--insecure", "--debug", "process", $"tar://{archive}", $"registry://{main}");
+        Ok(r);
+        if (Environment.GetEnvironmentVariable("CI") == "true") LibDeflateInstalled.Should().BeTrue("./test.sh installs libdeflate0");
+        r.Stderr.Should().Contain(LibDeflateInstalled ? "deflated by libdeflate (libdeflate.so.0) level 1" : "deflated by the runtime's zlib-ng level 3");
+        var z = OccyWith(new Dictionary<string, string?> { ["OCCYSTRAP_DEFLATE"] = "zlib" }, "--insecure", "--debug", "process", $"tar://{archive}", $"registry://{zlib}");
+        Ok(z);
+        z.Stderr.Should().Contain("deflated by the runtime's zlib-ng level 3");
+
+        List<string> Blobs(string image) => JsonNode.Parse(Raw($"docker://{image}"))!["layers"]!.AsArray().Select(l => l!["digest"]!.GetValue<string>()).ToList();
+        if (LibDeflateInstalled) Blobs(main)[0].Should().NotBe(Blobs(zlib)[0], "libdeflate's bytes are not zlib-ng's");
+
+        foreach (string image in new[] { main, zlib })
+        {
+            // skopeo checks every blob against its digest on the way; umoci unpacks the layers it wrote.
+            string name = image == main ? "default" : "zlib";
+            string layout = _dir[$"layout-{name}"];
+            Must("skopeo", "copy", "--quiet", "--src-tls-verify=false", $"docker://{image}", $"oci:{layout}:x");
+            Members(Path.Combine(layout, "blobs", "sha256", Blobs(image)[0]["sha256:".Length..])).Should().Be((big.Length + (1 << 20) - 1) >> 20);
+            JsonNode.Parse(Must("skopeo", "inspect", "--tls-verify=false", "--config", $"docker://{image}"))!["rootfs"]!["diff_ids"]!.AsArray()
+                .Select(n => n!.GetValue<string>()).Should().Equal(diffIds);
+            string bundle = _dir[$"bundle-{name}"];
+            Must("umoci", "unpack", "--image", $"{layout}:x", bundle);
+            foreach (var (file, sha) in files)
+                Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(Path.Combine(bundle, "rootfs", file)))).Should().Be(sha, file);
+        }
+
+        // dockerd decompresses each layer and checks it against its diff_id.
+        string docker = Daemon("DOCKER_HOST");
+        Must("docker", "-H", docker, "pull", "-q", main);
+        try
+        {
+            JsonNode.Parse(Must("docker", "-H", docker, "image", "inspect", main))!.AsArray()[0]!["RootFS"]!["Layers"]!.AsArray()
+                .Select(n => n!.GetValue<string>()).Should().Equal(diffIds);
+        }
+        finally
+        {
+            Run("docker", ["-H", docker, "rmi", "-f", main]);
+        }
+
+        // And Podman, into a store of its own.
+        string store = _dir["podman"];
+        string[] podman = ["--root", Path.Combine(store, "root"), "--runroot", Path.Combine(store, "run"), "--storage-driver", "vfs"];
+        Must("podman", [.. podman, "pull", "-q", "--tls-verify=false", main]);
+        JsonNode.Parse(Must("podman", [.. podman, "image", "inspect", main]))!.AsArray()[0]!["RootFS"]!["Layers"]!.AsArray()
+            .Select(n => n!.GetValue<string>()).Should().Equal(diffIds);
     }
 }

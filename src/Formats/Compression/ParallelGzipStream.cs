@@ -14,17 +14,18 @@ public enum BlockMethod
     /// <summary>Huffman codes only, no string matching: the block has skewed bytes but few repeats (encoded text).</summary>
     HuffmanOnly,
 
-    /// <summary>String matching and Huffman codes at <see cref="LayerCompressionCodec.GzipLevel"/>: everything else.</summary>
+    /// <summary>String matching and Huffman codes: libdeflate at its level 1 where the system has it, else the runtime's zlib-ng at <see cref="LayerCompressionCodec.GzipLevel"/>.</summary>
     Matching,
 }
 
 /// <summary>
-/// Writes one gzip member, deflated in fixed blocks of <see cref="BlockSize"/> bytes that are compressed on all
-/// cores and joined in order. Each block is an independent deflate segment that ends on a byte boundary with an
-/// empty stored block (a sync flush), so the segments join into one ordinary deflate stream that any gzip reader
-/// takes. Each block's method (<see cref="BlockMethod"/>) is chosen from that block's bytes alone, so the output
-/// depends on nothing but the input and the runtime's zlib: not on the core count, the thread timing or how the
-/// caller cuts its writes. The header has no name and no time, and says Unix.
+/// Writes gzip in fixed blocks of <see cref="BlockSize"/> bytes that are compressed on all cores and joined in
+/// order. Each block is a gzip member of its own (header, deflate stream, CRC-32 and size): the gzip format allows
+/// any number of members one after the other, and readers (Go's, zlib's, .NET's, GNU gzip) give their contents
+/// joined. Each block's method (<see cref="BlockMethod"/>) is chosen from that block's bytes alone, so the output
+/// depends on nothing but the input and the deflate libraries (<see cref="Engine"/>, <see cref="OutputFingerprint"/>):
+/// not on the core count, the thread timing or how the caller cuts its writes. The headers have no name and no time,
+/// and say Unix.
 /// </summary>
 public sealed class ParallelGzipStream : Stream
 {
@@ -36,7 +37,10 @@ public sealed class ParallelGzipStream : Stream
     private const int PageSize = 4096;
     private const int TrialSize = 64 * 1024;
     private const double StoredEntropy = 7.9; // bits per byte
-    private const double MatchingGain = 0.92; // matching must beat the Huffman estimate by 8%
+    // Matching must beat the Huffman estimate by 8% when zlib-ng does it at level 3, which costs several times what
+    // Huffman coding costs. libdeflate's level 1 costs about what Huffman coding does on such blocks, so with it
+    // matching needs only to be no larger; encoded text, where it gains nothing, still gets Huffman codes.
+    private static readonly double MatchingGain = LibDeflate.Available ? 1.0 : 0.92;
 
     private static readonly byte[] Header = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3];
 
@@ -44,11 +48,9 @@ public sealed class ParallelGzipStream : Stream
     private readonly bool _leaveOpen;
     private readonly int _maxInFlight;
     private readonly Queue<Task<Segment>> _inFlight = new();
-    private readonly Crc32 _crc = new();
     private byte[] _block;
     private int _filled;
     private long _length;
-    private bool _headerWritten;
     private bool _finished;
     private bool _failed;
 
@@ -80,7 +82,7 @@ public sealed class ParallelGzipStream : Stream
                 if (_filled == BlockSize)
                 {
                     if (_inFlight.Count >= _maxInFlight) WriteSegment(_inFlight.Dequeue().GetAwaiter().GetResult());
-                    Submit(final: false);
+                    Submit();
                 }
             }
         }
@@ -105,7 +107,7 @@ public sealed class ParallelGzipStream : Stream
                 {
                     if (_inFlight.Count >= _maxInFlight)
                         await WriteSegmentAsync(await _inFlight.Dequeue().ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-                    Submit(final: false);
+                    Submit();
                 }
             }
         }
@@ -130,27 +132,30 @@ public sealed class ParallelGzipStream : Stream
     {
         int n = Math.Min(data.Length, BlockSize - _filled);
         data[..n].CopyTo(_block.AsSpan(_filled));
-        _crc.Append(data[..n]);
         _filled += n;
         _length += n;
         return n;
     }
 
-    private void Submit(bool final)
+    private void Submit(bool final = false)
     {
         byte[] block = _block;
         int length = _filled;
         _block = final ? [] : ArrayPool<byte>.Shared.Rent(BlockSize);
         _filled = 0;
-        _inFlight.Enqueue(Task.Run(() => Compress(block, length, final)));
+        _inFlight.Enqueue(Task.Run(() => Compress(block, length)));
+    }
+
+    /// <summary>At the end: the last, short block, or one empty member when there was no input at all.</summary>
+    private void SubmitLast()
+    {
+        if (_filled > 0 || _length == 0) Submit(final: true);
     }
 
     private void WriteSegment(Segment segment)
     {
         try
         {
-            if (!_headerWritten) _destination.Write(Header);
-            _headerWritten = true;
             _destination.Write(segment.Bytes, 0, segment.Length);
             _methodCounts[(int)segment.Method]++;
         }
@@ -164,8 +169,6 @@ public sealed class ParallelGzipStream : Stream
     {
         try
         {
-            if (!_headerWritten) await _destination.WriteAsync(Header, ct).ConfigureAwait(false);
-            _headerWritten = true;
             await _destination.WriteAsync(segment.Bytes.AsMemory(0, segment.Length), ct).ConfigureAwait(false);
             _methodCounts[(int)segment.Method]++;
         }
@@ -173,14 +176,6 @@ public sealed class ParallelGzipStream : Stream
         {
             segment.Return();
         }
-    }
-
-    private byte[] Trailer()
-    {
-        var trailer = new byte[8];
-        BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc.GetCurrentHashAsUInt32());
-        BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), unchecked((uint)_length));
-        return trailer;
     }
 
     public override async ValueTask DisposeAsync()
@@ -192,9 +187,8 @@ public sealed class ParallelGzipStream : Stream
             {
                 if (!_failed)
                 {
-                    Submit(final: true);
+                    SubmitLast();
                     while (_inFlight.Count > 0) await WriteSegmentAsync(await _inFlight.Dequeue().ConfigureAwait(false), default).ConfigureAwait(false);
-                    await _destination.WriteAsync(Trailer()).ConfigureAwait(false);
                     await _destination.FlushAsync().ConfigureAwait(false);
                 }
             }
@@ -216,9 +210,8 @@ public sealed class ParallelGzipStream : Stream
             {
                 if (!_failed)
                 {
-                    Submit(final: true);
+                    SubmitLast();
                     while (_inFlight.Count > 0) WriteSegment(_inFlight.Dequeue().GetAwaiter().GetResult());
-                    _destination.Write(Trailer());
                     _destination.Flush();
                 }
             }
@@ -250,7 +243,7 @@ public sealed class ParallelGzipStream : Stream
         _block = [];
     }
 
-    /// <summary>The method for a block, from its bytes alone.</summary>
+    /// <summary>The method for a block, from its bytes alone (and from whether libdeflate does the matching: see <see cref="MatchingGain"/>).</summary>
     public static BlockMethod Choose(ReadOnlySpan<byte> block)
     {
         if (block.Length == 0) return BlockMethod.Matching;
@@ -305,43 +298,24 @@ public sealed class ParallelGzipStream : Stream
         return counter.Length;
     }
 
-    private static Segment Compress(byte[] block, int length, bool final)
+    /// <summary>One block as one whole gzip member.</summary>
+    private static Segment Compress(byte[] block, int length)
     {
         try
         {
             var data = block.AsSpan(0, length);
             var method = Choose(data);
-            if (length == 0)
-            {
-                // The runtime's deflate writes nothing at all for no input: the end is one empty final block.
-                var end = new PooledWriteStream(2);
-                end.Write([0x03, 0x00]);
-                return new Segment(end, 2, method);
-            }
-            if (method == BlockMethod.Stored) return Stored(data, final);
-            var options = method switch
-            {
-                BlockMethod.HuffmanOnly => new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel, CompressionStrategy = ZLibCompressionStrategy.HuffmanOnly },
-                _ => new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel },
-            };
-            // zlib falls back to stored blocks (5 bytes per 64 KiB) where coding would make the data grow.
-            var output = new PooledWriteStream(length + length / 1024 + 64);
-            int cut;
-            using (var deflate = new DeflateStream(output, options, leaveOpen: true))
-            {
-                deflate.Write(data);
-                if (!final)
-                {
-                    // A sync flush ends the segment on a byte boundary with an empty stored block (00 00 FF FF) and
-                    // leaves the stream open; what the dispose writes after it (the final block) is cut off.
-                    deflate.Flush();
-                    cut = (int)output.Length;
-                    if (!output.EndsWith([0, 0, 0xFF, 0xFF]))
-                        throw new InvalidOperationException("the runtime's deflate did not end a block with a sync flush");
-                }
-                else cut = -1;
-            }
-            return new Segment(output, cut < 0 ? (int)output.Length : cut, method);
+            // Stored and zlib's coding need at most 5 bytes per 64 KiB more than the input; libdeflate says its own bound.
+            int bound = length + 5 * (length / 65535 + 1) + 64;
+            if (method == BlockMethod.Matching && LibDeflate.Available) bound = Math.Max(bound, LibDeflate.Bound(length));
+            var output = new PooledWriteStream(Header.Length + bound + 8);
+            output.Write(Header);
+            Deflate(output, data, method, bound);
+            Span<byte> trailer = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt32LittleEndian(trailer, Crc32.HashToUInt32(data));
+            BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], (uint)length);
+            output.Write(trailer);
+            return new Segment(output, (int)output.Length, method);
         }
         finally
         {
@@ -349,26 +323,85 @@ public sealed class ParallelGzipStream : Stream
         }
     }
 
+    /// <summary>Appends all of <paramref name="data"/> as one finished raw deflate stream, by <paramref name="method"/>.</summary>
+    private static void Deflate(PooledWriteStream output, ReadOnlySpan<byte> data, BlockMethod method, int bound)
+    {
+        if (data.Length == 0)
+        {
+            // The runtime's deflate writes nothing at all for no input: the stream is one empty final block.
+            output.Write([0x03, 0x00]);
+        }
+        else if (method == BlockMethod.Stored) Stored(output, data);
+        else if (method == BlockMethod.Matching && LibDeflate.Available)
+        {
+            int n = LibDeflate.Compress(data, output.GetSpan(bound));
+            if (n == 0) throw new InvalidOperationException("libdeflate found its output larger than its own bound");
+            output.Advance(n);
+        }
+        else
+        {
+            var options = method == BlockMethod.HuffmanOnly
+                ? new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel, CompressionStrategy = ZLibCompressionStrategy.HuffmanOnly }
+                : new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel };
+            // zlib falls back to stored blocks where coding would make the data grow.
+            using var deflate = new DeflateStream(output, options, leaveOpen: true);
+            deflate.Write(data);
+        }
+    }
+
     /// <summary>
-    /// Stored blocks of at most 65535 bytes, each a byte header (BFINAL on the last one of the stream), the length
-    /// and its complement, then the bytes. They start and end on byte boundaries, so no flush marker is needed.
+    /// Which library deflates the blocks with string matching, and at what level: libdeflate when the system has it
+    /// (and <c>OCCYSTRAP_DEFLATE</c> is not <c>zlib</c>), else the runtime's zlib-ng. Stored and Huffman-only
+    /// blocks are the same either way.
     /// </summary>
-    private static Segment Stored(ReadOnlySpan<byte> data, bool final)
+    public static string Engine => LibDeflate.Available
+        ? $"libdeflate ({LibDeflate.LibraryName}) level {LibDeflate.Level}"
+        : $"the runtime's zlib-ng level {LayerCompressionCodec.GzipLevel}";
+
+    /// <summary>
+    /// 16 hex digits that change whenever the output bytes would: a hash of each method's output on a fixed
+    /// sample, taken once per process. The layer cache keys its entries with it, so that a new libdeflate or
+    /// runtime zlib-ng, whose bytes differ, misses instead of naming blobs this build would not make.
+    /// </summary>
+    public static string OutputFingerprint => s_fingerprint.Value;
+
+    private static readonly Lazy<string> s_fingerprint = new(() =>
+    {
+        // 48 KiB of counting text, then 16 KiB of bytes from a fixed generator: matches, skewed bytes and noise.
+        var sample = new byte[64 * 1024];
+        int at = 0;
+        for (int i = 1; at < 48 * 1024; i++)
+            foreach (char c in i.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n")
+                if (at < 48 * 1024) sample[at++] = (byte)c;
+        uint x = 2463534242;
+        for (; at < sample.Length; at++)
+        {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            sample[at] = (byte)x;
+        }
+        using var output = new PooledWriteStream(3 * sample.Length + 1024);
+        foreach (var method in (ReadOnlySpan<BlockMethod>)[BlockMethod.Stored, BlockMethod.HuffmanOnly, BlockMethod.Matching])
+            Deflate(output, sample, method, LibDeflate.Available ? Math.Max(LibDeflate.Bound(sample.Length), 2 * sample.Length) : 2 * sample.Length);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(output.Buffer.AsSpan(0, (int)output.Length)))[..16];
+    });
+
+    /// <summary>
+    /// Stored blocks of at most 65535 bytes, each a byte header (BFINAL on the last one), the length and its
+    /// complement, then the bytes.
+    /// </summary>
+    private static void Stored(PooledWriteStream output, ReadOnlySpan<byte> data)
     {
         const int Max = 65535;
-        int blocks = (data.Length + Max - 1) / Max;
-        var output = new PooledWriteStream(data.Length + 5 * blocks);
         Span<byte> header = stackalloc byte[5];
         for (int at = 0; at < data.Length; at += Max)
         {
             int n = Math.Min(Max, data.Length - at);
-            header[0] = (byte)(final && at + n == data.Length ? 1 : 0);
+            header[0] = (byte)(at + n == data.Length ? 1 : 0);
             BinaryPrimitives.WriteUInt16LittleEndian(header[1..], (ushort)n);
             BinaryPrimitives.WriteUInt16LittleEndian(header[3..], (ushort)~n);
             output.Write(header);
             output.Write(data.Slice(at, n));
         }
-        return new Segment(output, (int)output.Length, BlockMethod.Stored);
     }
 
     private readonly record struct Segment(PooledWriteStream Output, int Length, BlockMethod Method)
@@ -396,21 +429,31 @@ internal sealed class PooledWriteStream(int capacity) : Stream
 
     public byte[] Buffer => _buffer;
 
-    public bool EndsWith(ReadOnlySpan<byte> tail) => _length >= tail.Length && _buffer.AsSpan(_length - tail.Length, tail.Length).SequenceEqual(tail);
+    /// <summary>Room for <paramref name="size"/> bytes at the end, to be written in place and then <see cref="Advance"/>d over.</summary>
+    public Span<byte> GetSpan(int size)
+    {
+        Reserve(size);
+        return _buffer.AsSpan(_length, size);
+    }
+
+    public void Advance(int count) => _length += count;
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     public override void Write(ReadOnlySpan<byte> data)
     {
-        if (_length + data.Length > _buffer.Length)
-        {
-            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + data.Length));
-            _buffer.AsSpan(0, _length).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = larger;
-        }
+        Reserve(data.Length);
         data.CopyTo(_buffer.AsSpan(_length));
         _length += data.Length;
+    }
+
+    private void Reserve(int size)
+    {
+        if (_length + size <= _buffer.Length) return;
+        var larger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + size));
+        _buffer.AsSpan(0, _length).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = larger;
     }
 
     public override void WriteByte(byte value) => Write([value]);

@@ -98,7 +98,8 @@ public sealed class OciLayoutWriter : IImageSink, IBlobPresence
             await using (var compressor = LayerCompressionCodec.OpenCompressor(target, compression))
                 await layer.Stream.CopyToAsync(compressor, 1024 * 1024, token).ConfigureAwait(false);
         }, null, ct).ConfigureAwait(false);
-        _log.LogDebug("layer {Index}: stored {Blob} ({Size} bytes, {Compression})", layer.Index + 1, blob.Short, blobSize, compression);
+        _log.LogDebug("layer {Index}: stored {Blob} ({Size} bytes, {Compression}{Engine})", layer.Index + 1, blob.Short, blobSize, compression,
+            compression == LayerCompression.Gzip ? ", deflated by " + ParallelGzipStream.Engine : "");
         return new StoredLayer(new Descriptor(MediaTypeTable.LayerType(compression, ManifestFormat.Oci), blob, blobSize));
     }
 
