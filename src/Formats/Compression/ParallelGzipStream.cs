@@ -38,8 +38,9 @@ public sealed class ParallelGzipStream : Stream
     private const int TrialSize = 64 * 1024;
     private const double StoredEntropy = 7.9; // bits per byte
     // Matching must beat the Huffman estimate by 8% when zlib-ng does it at level 3, which costs several times what
-    // Huffman coding costs. libdeflate's level 1 costs about what Huffman coding does on such blocks, so with it
-    // matching needs only to be no larger; encoded text, where it gains nothing, still gets Huffman codes.
+    // Huffman coding costs. libdeflate's level 1 is cheap enough that with it matching needs only to be no larger,
+    // which keeps real files within the size bound (decision 0022); encoded text, where it gains nothing, still
+    // gets Huffman codes.
     private static readonly double MatchingGain = LibDeflate.Available ? 1.0 : 0.92;
 
     private static readonly byte[] Header = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3];
@@ -262,27 +263,21 @@ public sealed class ParallelGzipStream : Stream
     /// <summary>Order-0 entropy in bits per byte, over every fourth page of the block (all of a short one).</summary>
     private static double Entropy(ReadOnlySpan<byte> block)
     {
-        Span<int> counts = stackalloc int[256 * 4];
+        Span<int> four = stackalloc int[4 * 256];
         long total = 0;
         int stride = block.Length >= 16 * PageSize ? 4 * PageSize : PageSize;
         for (int page = 0; page < block.Length; page += stride)
         {
             var bytes = block.Slice(page, Math.Min(PageSize, block.Length - page));
-            int i = 0;
-            for (; i + 4 <= bytes.Length; i += 4)
-            {
-                counts[bytes[i]]++;
-                counts[256 + bytes[i + 1]]++;
-                counts[512 + bytes[i + 2]]++;
-                counts[768 + bytes[i + 3]]++;
-            }
-            for (; i < bytes.Length; i++) counts[bytes[i]]++;
+            HuffmanDeflate.AddCounts(bytes, four);
             total += bytes.Length;
         }
+        Span<int> counts = stackalloc int[256];
+        HuffmanDeflate.Fold(four, counts);
         double entropy = 0;
         for (int b = 0; b < 256; b++)
         {
-            int c = counts[b] + counts[256 + b] + counts[512 + b] + counts[768 + b];
+            int c = counts[b];
             if (c == 0) continue;
             double p = (double)c / total;
             entropy -= p * Math.Log2(p);
@@ -306,7 +301,7 @@ public sealed class ParallelGzipStream : Stream
             var data = block.AsSpan(0, length);
             var method = Choose(data);
             // Stored and zlib's coding need at most 5 bytes per 64 KiB more than the input; libdeflate says its own bound.
-            int bound = length + 5 * (length / 65535 + 1) + 64;
+            int bound = Math.Max(length + 5 * (length / 65535 + 1) + 64, HuffmanDeflate.Bound(length));
             if (method == BlockMethod.Matching && LibDeflate.Available) bound = Math.Max(bound, LibDeflate.Bound(length));
             var output = new PooledWriteStream(Header.Length + bound + 8);
             output.Write(Header);
@@ -332,6 +327,7 @@ public sealed class ParallelGzipStream : Stream
             output.Write([0x03, 0x00]);
         }
         else if (method == BlockMethod.Stored) Stored(output, data);
+        else if (method == BlockMethod.HuffmanOnly) output.Advance(HuffmanDeflate.Encode(data, output.GetSpan(HuffmanDeflate.Bound(data.Length))));
         else if (method == BlockMethod.Matching && LibDeflate.Available)
         {
             int n = LibDeflate.Compress(data, output.GetSpan(bound));
@@ -340,11 +336,8 @@ public sealed class ParallelGzipStream : Stream
         }
         else
         {
-            var options = method == BlockMethod.HuffmanOnly
-                ? new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel, CompressionStrategy = ZLibCompressionStrategy.HuffmanOnly }
-                : new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel };
             // zlib falls back to stored blocks where coding would make the data grow.
-            using var deflate = new DeflateStream(output, options, leaveOpen: true);
+            using var deflate = new DeflateStream(output, new ZLibCompressionOptions { CompressionLevel = LayerCompressionCodec.GzipLevel }, leaveOpen: true);
             deflate.Write(data);
         }
     }
