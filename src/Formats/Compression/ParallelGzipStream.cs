@@ -300,12 +300,13 @@ public sealed class ParallelGzipStream : Stream
         {
             var data = block.AsSpan(0, length);
             var method = Choose(data);
-            // Stored and zlib's coding need at most 5 bytes per 64 KiB more than the input; libdeflate says its own bound.
+            // Room for the worst case of every method, so that the buffer is not grown: stored and zlib's coding
+            // add at most 5 bytes per 64 KiB, and the other two say their own bounds.
             int bound = Math.Max(length + 5 * (length / 65535 + 1) + 64, HuffmanDeflate.Bound(length));
-            if (method == BlockMethod.Matching && LibDeflate.Available) bound = Math.Max(bound, LibDeflate.Bound(length));
+            if (LibDeflate.Available) bound = Math.Max(bound, LibDeflate.Bound(length));
             var output = new PooledWriteStream(Header.Length + bound + 8);
             output.Write(Header);
-            Deflate(output, data, method, bound);
+            Deflate(output, data, method);
             Span<byte> trailer = stackalloc byte[8];
             BinaryPrimitives.WriteUInt32LittleEndian(trailer, Crc32.HashToUInt32(data));
             BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], (uint)length);
@@ -319,7 +320,7 @@ public sealed class ParallelGzipStream : Stream
     }
 
     /// <summary>Appends all of <paramref name="data"/> as one finished raw deflate stream, by <paramref name="method"/>.</summary>
-    private static void Deflate(PooledWriteStream output, ReadOnlySpan<byte> data, BlockMethod method, int bound)
+    private static void Deflate(PooledWriteStream output, ReadOnlySpan<byte> data, BlockMethod method)
     {
         if (data.Length == 0)
         {
@@ -330,7 +331,7 @@ public sealed class ParallelGzipStream : Stream
         else if (method == BlockMethod.HuffmanOnly) output.Advance(HuffmanDeflate.Encode(data, output.GetSpan(HuffmanDeflate.Bound(data.Length))));
         else if (method == BlockMethod.Matching && LibDeflate.Available)
         {
-            int n = LibDeflate.Compress(data, output.GetSpan(bound));
+            int n = LibDeflate.Compress(data, output.GetSpan(LibDeflate.Bound(data.Length)));
             if (n == 0) throw new InvalidOperationException("libdeflate found its output larger than its own bound");
             output.Advance(n);
         }
@@ -345,7 +346,7 @@ public sealed class ParallelGzipStream : Stream
     /// <summary>
     /// Which library deflates the blocks with string matching, and at what level: libdeflate when the system has it
     /// (and <c>OCCYSTRAP_DEFLATE</c> is not <c>zlib</c>), else the runtime's zlib-ng. Stored and Huffman-only
-    /// blocks are the same either way.
+    /// blocks are coded the same way with either.
     /// </summary>
     public static string Engine => LibDeflate.Available
         ? $"libdeflate ({LibDeflate.LibraryName}) level {LibDeflate.Level}"
@@ -374,7 +375,7 @@ public sealed class ParallelGzipStream : Stream
         }
         using var output = new PooledWriteStream(3 * sample.Length + 1024);
         foreach (var method in (ReadOnlySpan<BlockMethod>)[BlockMethod.Stored, BlockMethod.HuffmanOnly, BlockMethod.Matching])
-            Deflate(output, sample, method, LibDeflate.Available ? Math.Max(LibDeflate.Bound(sample.Length), 2 * sample.Length) : 2 * sample.Length);
+            Deflate(output, sample, method);
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(output.Buffer.AsSpan(0, (int)output.Length)))[..16];
     });
 
