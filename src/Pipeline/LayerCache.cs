@@ -25,7 +25,7 @@ public sealed class LayerCache
 {
     // Raised whenever the bytes of a rewritten or compressed layer change: 2 since gzip is compressed in blocks,
     // 3 since each block is a gzip member of its own. The deflate libraries' own fingerprint goes in beside it.
-    private const string LayerRewriteVersion = "occystrap-dotnet-3";
+    private const string LayerRewriteVersion = "occystrap-dotnet-4";
     private readonly string _path;
     private readonly ILogger _log;
     private readonly Dictionary<string, LayerCacheEntry> _entries = new(StringComparer.Ordinal);

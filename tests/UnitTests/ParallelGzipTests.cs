@@ -145,6 +145,27 @@ public sealed class ParallelGzipTests : IDisposable
     }
 
     [Fact]
+    public void The_repeat_probe_sees_no_repeats_in_encoded_text_and_all_of_them_in_repeated_bytes()
+    {
+        const int Slice = 64 * 1024;
+        Assert.True(ParallelGzipStream.RepeatShare(Text(Slice, 8)) < 0.01, "base64 of random bytes has no repeats of 5 bytes");
+        Assert.True(ParallelGzipStream.RepeatShare(Random(Slice, 9)) < 0.01);
+        // Log lines repeat their words; counting from 1 repeats little of 5 bytes, and is left to the trial.
+        var log = new StringBuilder();
+        for (int i = 0; log.Length < Slice; i++) log.Append("2026-01-01T00:00:").Append(i % 60).Append(" INFO worker-").Append(i % 8).Append(" request ").Append(i).Append(" served\n");
+        Assert.InRange(ParallelGzipStream.RepeatShare(Encoding.ASCII.GetBytes(log.ToString(0, Slice))), 0.25, 1);
+        Assert.InRange(ParallelGzipStream.RepeatShare(Seq(Slice)), 0.01, 0.25);
+        Assert.True(ParallelGzipStream.RepeatShare(new byte[Slice]) > 0.99);
+        // 1 KiB of noise said 64 times: everything but the first copy (and the unprobed tail) is a repeat.
+        var noise = Random(1024, 10);
+        var repeated = Enumerable.Range(0, 64).SelectMany(_ => noise).ToArray();
+        double share = ParallelGzipStream.RepeatShare(repeated);
+        Assert.InRange(share, 62.0 / 64, 63.0 / 64);
+        Assert.Equal(0, ParallelGzipStream.RepeatShare([]));
+        Assert.Equal(0, ParallelGzipStream.RepeatShare([1, 2, 3, 1, 2, 3, 1, 2]));
+    }
+
+    [Fact]
     public void Random_data_grows_by_at_most_a_tenth_of_a_percent_and_text_shrinks_as_huffman_codes_allow()
     {
         var random = Random(4 * Block, 6);

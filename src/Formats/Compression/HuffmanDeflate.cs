@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Occystrap.Formats.Compression;
 
@@ -66,13 +68,22 @@ internal static class HuffmanDeflate
     /// <summary>Adds the bytes' counts to four tables of 256, so that runs of one byte do not stall on a single counter.</summary>
     internal static void AddCounts(ReadOnlySpan<byte> bytes, Span<int> four)
     {
+        if (four.Length < 4 * 256) throw new ArgumentException("four tables of 256 counts are needed", nameof(four));
+        ref int table = ref MemoryMarshal.GetReference(four);
+        ref byte input = ref MemoryMarshal.GetReference(bytes);
         int i = 0;
-        for (; i + 4 <= bytes.Length; i += 4)
+        // Eight bytes a load, each to the table of its place modulo 4.
+        for (; i + 8 <= bytes.Length; i += 8)
         {
-            four[bytes[i]]++;
-            four[256 + bytes[i + 1]]++;
-            four[512 + bytes[i + 2]]++;
-            four[768 + bytes[i + 3]]++;
+            ulong v = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref input, i));
+            Unsafe.Add(ref table, (int)(v & 0xFF))++;
+            Unsafe.Add(ref table, 256 + (int)((v >> 8) & 0xFF))++;
+            Unsafe.Add(ref table, 512 + (int)((v >> 16) & 0xFF))++;
+            Unsafe.Add(ref table, 768 + (int)((v >> 24) & 0xFF))++;
+            Unsafe.Add(ref table, (int)((v >> 32) & 0xFF))++;
+            Unsafe.Add(ref table, 256 + (int)((v >> 40) & 0xFF))++;
+            Unsafe.Add(ref table, 512 + (int)((v >> 48) & 0xFF))++;
+            Unsafe.Add(ref table, 768 + (int)(v >> 56))++;
         }
         for (; i < bytes.Length; i++) four[bytes[i]]++;
     }
@@ -271,31 +282,52 @@ internal static class HuffmanDeflate
         {
             // Code and length in one table entry: the code in the low 16 bits, its length above.
             Span<uint> table = stackalloc uint[256];
-            for (int b = 0; b < 256; b++) table[b] = codes[b] | ((uint)lengths[b] << 16);
-            ulong buffer = _buffer;
-            int count = _count, at = _at;
-            var output = _output;
-            int i = 0;
-            for (; i + 2 <= piece.Length; i += 2)
+            int longest = 0;
+            for (int b = 0; b < 256; b++)
             {
-                // Two codes of at most 15 bits each fit beside fewer than 32 bits already held.
-                uint e0 = table[piece[i]], e1 = table[piece[i + 1]];
-                buffer |= (ulong)(e0 & 0xFFFF) << count;
-                count += (int)(e0 >> 16);
-                buffer |= (ulong)(e1 & 0xFFFF) << count;
-                count += (int)(e1 >> 16);
-                if (count >= 32)
-                {
-                    BinaryPrimitives.WriteUInt32LittleEndian(output[at..], (uint)buffer);
-                    at += 4;
-                    buffer >>= 32;
-                    count -= 32;
-                }
+                table[b] = codes[b] | ((uint)lengths[b] << 16);
+                longest = Math.Max(longest, lengths[b]);
+            }
+            // Whole bytes go out first, so that fewer than 8 bits are held; then each step adds a group of codes
+            // and stores all 8 bytes of the buffer at once, keeping only the bits of the last, unfinished byte. A
+            // group fits when 7 held bits and the group's codes make at most 64: 4 codes of up to 14 bits, else 3.
+            while (_count >= 8)
+            {
+                _output[_at++] = (byte)_buffer;
+                _buffer >>= 8;
+                _count -= 8;
+            }
+            ulong buffer = _buffer;
+            int count = _count, at = _at, i = 0;
+            ref byte input = ref MemoryMarshal.GetReference(piece);
+            ref uint entries = ref MemoryMarshal.GetReference(table);
+            ref byte output = ref MemoryMarshal.GetReference(_output);
+            // Each store writes 8 bytes from at: the loop stops while they still fit.
+            int lastStore = _output.Length - sizeof(ulong);
+            int group = longest <= 14 ? 4 : 3;
+            for (; i + group <= piece.Length && at <= lastStore; i += group)
+            {
+                Add(ref buffer, ref count, Unsafe.Add(ref entries, Unsafe.Add(ref input, i)));
+                Add(ref buffer, ref count, Unsafe.Add(ref entries, Unsafe.Add(ref input, i + 1)));
+                Add(ref buffer, ref count, Unsafe.Add(ref entries, Unsafe.Add(ref input, i + 2)));
+                if (group == 4) Add(ref buffer, ref count, Unsafe.Add(ref entries, Unsafe.Add(ref input, i + 3)));
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref output, at), buffer);
+                int bytes = count >> 3;
+                at += bytes;
+                buffer >>= bytes << 3;
+                count &= 7;
             }
             _buffer = buffer;
             _count = count;
             _at = at;
             for (; i < piece.Length; i++) Put(codes[piece[i]], lengths[piece[i]]);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Add(ref ulong buffer, ref int count, uint entry)
+        {
+            buffer |= (ulong)(entry & 0xFFFF) << count;
+            count += (int)(entry >> 16);
         }
 
         public void AlignToByte()

@@ -37,6 +37,12 @@ public sealed class ParallelGzipStream : Stream
     private const int PageSize = 4096;
     private const int TrialSize = 64 * 1024;
     private const double StoredEntropy = 7.9; // bits per byte
+    // Shares of the trial slice covered by repeats (RepeatShare) below which a block gets Huffman codes, and from
+    // which it gets string matching, without the trial. On the bench images the trial agreed with both on all but
+    // 5 of the 1,434 blocks that reach it, and each image compressed to the same share of its size, to 0.01%
+    // (decision 0023).
+    private const double FewRepeats = 0.01;
+    private const double ManyRepeats = 0.25;
     // Matching must beat the Huffman estimate by 8% when zlib-ng does it at level 3, which costs several times what
     // Huffman coding costs. libdeflate's level 1 is cheap enough that with it matching needs only to be no larger,
     // which keeps real files within the size bound (decision 0022); encoded text, where it gains nothing, still
@@ -253,11 +259,47 @@ public sealed class ParallelGzipStream : Stream
         // Huffman coding alone gets close to the order-0 entropy; string matching has to beat that clearly.
         int start = Math.Max(0, block.Length / 2 - TrialSize / 2);
         var trial = block.Slice(start, Math.Min(TrialSize, block.Length - start));
+        // A quick look first: where the slice has next to no repeats (encoded text) or plenty (most files), the
+        // trial would only confirm it; it is run for what lies between.
+        double repeats = RepeatShare(trial);
+        if (repeats < FewRepeats) return BlockMethod.HuffmanOnly;
+        if (repeats >= ManyRepeats) return BlockMethod.Matching;
         // (A Huffman code takes at least one bit a byte, however skewed the bytes are.)
         double huffman = Math.Max(entropy, 1) / 8 * trial.Length;
         // Level 2, not 1: zlib-ng's level 1 uses fixed codes, which would hide what matching gains.
         long matched = DeflatedSize(trial, level: 2, ZLibCompressionStrategy.Default);
         return matched <= huffman * MatchingGain ? BlockMethod.Matching : BlockMethod.HuffmanOnly;
+    }
+
+    /// <summary>
+    /// The share of <paramref name="sample"/>'s bytes that a greedy parse covers with repeats of at least 5 bytes,
+    /// found through a table of the last place each 4-byte value (hashed) was seen: what string matching could find,
+    /// at a small part of its cost.
+    /// </summary>
+    internal static double RepeatShare(ReadOnlySpan<byte> sample)
+    {
+        const int HashBits = 12, MinRepeat = 5, MaxRepeat = 258;
+        Span<int> last = stackalloc int[1 << HashBits];
+        last.Fill(-1);
+        long covered = 0;
+        int end = sample.Length - 8;
+        for (int i = 0; i < end;)
+        {
+            uint value = BinaryPrimitives.ReadUInt32LittleEndian(sample[i..]);
+            int slot = (int)((value * 2654435761u) >> (32 - HashBits));
+            int seen = last[slot];
+            last[slot] = i;
+            if (seen >= 0 && BinaryPrimitives.ReadUInt32LittleEndian(sample[seen..]) == value && sample[seen + 4] == sample[i + 4])
+            {
+                int n = MinRepeat;
+                int most = Math.Min(MaxRepeat, sample.Length - i);
+                while (n < most && sample[seen + n] == sample[i + n]) n++;
+                covered += n;
+                i += n;
+            }
+            else i++;
+        }
+        return sample.Length == 0 ? 0 : (double)covered / sample.Length;
     }
 
     /// <summary>Order-0 entropy in bits per byte, over every fourth page of the block (all of a short one).</summary>
