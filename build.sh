@@ -12,13 +12,20 @@ dotnet restore Occystrap.sln --verbosity quiet
 dotnet build Occystrap.sln -c Release --no-restore --verbosity quiet -nologo
 
 rm -rf "$out" artifacts/packages
-# The tool and its plugins are published precompiled (ReadyToRun) for linux-x64, which halves the
-# start-up time that every command pays; they still run on the installed .NET runtime.
+# The plugins are published precompiled (ReadyToRun) for linux-x64, which halves the start-up time
+# that every command pays, and framework-dependent: they run on the host's runtime.
 # One publish of the whole solution, so shared projects compile once; each project lands in its own
 # bin/Release/net10.0/linux-x64/publish, copied from there.
 dotnet publish Occystrap.sln -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true --verbosity quiet -nologo
+# The host itself is published self-contained, with the .NET runtime and its own libraries compiled
+# into one composite ReadyToRun image: code that crosses assemblies (generics of the framework over our
+# types, async state machines) is then precompiled too instead of compiled at start-up, and the tool
+# needs no .NET runtime installed (decision 0023). Plugins keep running on the host's runtime.
+# Its own bin and obj folders keep its intermediate files apart from the framework-dependent build above.
+dotnet publish src/Host/Host.csproj -c Release -r linux-x64 --self-contained true -p:PublishReadyToRun=true \
+  -p:PublishReadyToRunComposite=true -p:IntermediateOutputPath=obj/self-contained/ -p:OutputPath=bin/self-contained/ \
+  --verbosity quiet -nologo -o "$out"
 mkdir -p "$out/plugins"
-cp -r src/Host/bin/Release/net10.0/linux-x64/publish/. "$out/"
 for proj in plugins/*/*/*.csproj; do
   name=$(basename "$proj" .csproj)
   cp -r "$(dirname "$proj")/bin/Release/net10.0/linux-x64/publish" "$out/plugins/$name"

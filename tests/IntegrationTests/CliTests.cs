@@ -23,6 +23,21 @@ public sealed class CliTests : IDisposable
         _dir.Files.Should().Equal("out.tar");
     }
 
+    [Fact]
+    public void The_tool_carries_its_runtime_and_runs_with_the_installed_dotnet_hidden()
+    {
+        // The installed runtime's folder (…/shared/Microsoft.NETCore.App/10.x), three levels up: the .NET root.
+        string runtime = System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory().TrimEnd('/');
+        string root = Path.GetFullPath(Path.Combine(runtime, "..", "..", ".."));
+        Directory.Exists(Path.Combine(root, "shared", "Microsoft.NETCore.App")).Should().BeTrue(root);
+        // A private mount namespace with an empty folder over the .NET root: only this command sees it.
+        string script = "mount -t tmpfs none \"$1\" && [ -z \"$(ls -A \"$1\")\" ] && exec \"$2\" process \"tar://$3\" \"tar://$4\"";
+        var r = Run("unshare", ["-m", "sh", "-c", script, "sh", root, Tooling.Occystrap, SampleImage, _dir["out.tar"]]);
+        r.Code.Should().Be(0, r.ToString());
+        r.Stderr.Should().Contain("Summary: 2 layers");
+        Must("skopeo", "inspect", $"docker-archive:{_dir["out.tar"]}").Should().Contain("\"Layers\"");
+    }
+
     public static TheoryData<string[], int, string> BadInput => new()
     {
         { ["process", "tar://{dir}/missing.tar", "tar://{dir}/out.tar"], 1, "*missing.tar: no such file" },

@@ -311,7 +311,8 @@ internal static class HuffmanDeflate
                 Add(ref buffer, ref count, Unsafe.Add(ref entries, Unsafe.Add(ref input, i + 1)));
                 Add(ref buffer, ref count, Unsafe.Add(ref entries, Unsafe.Add(ref input, i + 2)));
                 if (group == 4) Add(ref buffer, ref count, Unsafe.Add(ref entries, Unsafe.Add(ref input, i + 3)));
-                Unsafe.WriteUnaligned(ref Unsafe.Add(ref output, at), buffer);
+                // Deflate's bits run from the lowest of the first byte up: the buffer's bytes in little-endian order.
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref output, at), BitConverter.IsLittleEndian ? buffer : BinaryPrimitives.ReverseEndianness(buffer));
                 int bytes = count >> 3;
                 at += bytes;
                 buffer >>= bytes << 3;
