@@ -32,8 +32,8 @@ public sealed class ParallelGzipStream : Stream
     /// <summary>The input block size. Changing it changes the output bytes (and so the blob digests).</summary>
     public const int BlockSize = 1 << 20;
 
-    // The sample a block's method is chosen from: byte counts over every fourth page, and one trial of string
-    // matching over a slice of the middle.
+    // The sample a block's method is chosen from: byte counts over every fourth page, and a slice of the middle,
+    // probed for repeats and, when the probe is not clear, deflated as a trial of string matching.
     private const int PageSize = 4096;
     private const int TrialSize = 64 * 1024;
     private const double StoredEntropy = 7.9; // bits per byte
