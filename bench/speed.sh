@@ -4,6 +4,9 @@
 #   pull   registry -> docker-archive
 #   push   docker-archive -> registry (every layer is compressed here: the archive holds plain tars)
 #   copy   registry -> another registry
+#   floor  the layer blobs occystrap pushed, uploaded ready-made by curl, 4 at a time, into a fresh registry:
+#          what the registry itself needs (it hashes every byte), below which no push can go; its
+#          ratio is to skopeo's push
 # on each kind of image (bench/make-big-image.sh and bench/make-data-image.sh):
 #   real       this machine's own files (binaries, libraries, text), 600 MB in 6 layers
 #   mix        6 layers of 40% random bytes, 30% base64 text, 20% seq output, 10% zeros, 600 MB
@@ -51,6 +54,16 @@ pushed_bytes() {
   curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
     "http://127.0.0.1:$dst/v2/$1/manifests/1" | python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))'
 }
+# Copies the layer blobs of REPO:1 out of the destination registry's storage into $work/blobs, named by
+# their hex digest, for the push floor.
+keep_blobs() {
+  rm -rf "$work/blobs"; mkdir -p "$work/blobs"
+  curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+    "http://127.0.0.1:$dst/v2/$1/manifests/1" | python3 -c 'import json,sys; [print(l["digest"][7:]) for l in json.load(sys.stdin)["layers"]]' |
+    while read -r hex; do
+      cp "$OCCY_INFRA_DIR/registry-$dst/data/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data" "$work/blobs/$hex"
+    done
+}
 
 source bench/lib.sh
 quiet_measure=1
@@ -80,12 +93,15 @@ for kind in "${kinds[@]}"; do
   measure s-pull-$kind clean_out skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/$repo:1" "docker-archive:$work/out.tar:$repo:1"
   measure o-push-$kind fresh_dst "$occy" --insecure process "tar://$img" "registry://127.0.0.1:$dst/$repo:1"
   o_pct=$(echo "scale=1; 100 * $(pushed_bytes "$repo") / $plain" | bc -l)
+  keep_blobs "$repo"
+  measure f-push-$kind fresh_dst bash bench/upload-blobs.sh "$work/blobs" "127.0.0.1:$dst" "$repo"
   measure s-push-$kind fresh_dst skopeo copy --quiet --dest-tls-verify=false "docker-archive:$img" "docker://127.0.0.1:$dst/$repo:1"
   s_pct=$(echo "scale=1; 100 * $(pushed_bytes "$repo") / $plain" | bc -l)
   measure o-copy-$kind fresh_dst "$occy" --insecure process "registry://127.0.0.1:$src/$repo:1" "registry://127.0.0.1:$dst/$repo:1"
   measure s-copy-$kind fresh_dst skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false "docker://127.0.0.1:$src/$repo:1" "docker://127.0.0.1:$dst/$repo:1"
   row "$kind" pull o-pull-$kind s-pull-$kind
   row "$kind" push o-push-$kind s-push-$kind "$o_pct" "$s_pct"
+  row "$kind" floor f-push-$kind s-push-$kind
   row "$kind" copy o-copy-$kind s-copy-$kind
 done
 
@@ -102,6 +118,7 @@ row help help o-help-start s-help-start
 
 echo
 echo "medians of $image_runs runs (start-up: of $runs); RSS: highest peak of any run, MiB; push size: all layers compressed, % of the plain layers"
+echo "floor: curl uploading the blobs occystrap pushed, ready-made (occystrap column), beside skopeo's push"
 echo
 echo "| data      | work | occystrap | skopeo    | ratio | RSS MiB o / s | push size o / s |"
 echo "|-----------|------|-----------|-----------|-------|---------------|-----------------|"

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json.Nodes;
 using Occystrap.Formats.Archives;
 using Occystrap.Formats.Tar;
@@ -36,6 +37,52 @@ public sealed class CliTests : IDisposable
         r.Code.Should().Be(0, r.ToString());
         r.Stderr.Should().Contain("Summary: 2 layers");
         Must("skopeo", "inspect", $"docker-archive:{_dir["out.tar"]}").Should().Contain("\"Layers\"");
+    }
+
+    [Fact]
+    public void Compressed_layers_are_the_same_bytes_on_one_core_and_without_the_instruction_sets_the_tool_was_compiled_for()
+    {
+        // One layer of about 5 MiB that meets every method of the block compressor: base64 text (Huffman
+        // only), random bytes (stored), counted lines (matching) and zeros.
+        var rng = new Random(7);
+        byte[] random = new byte[1_500_000];
+        rng.NextBytes(random);
+        byte[] text = Encoding.ASCII.GetBytes(Convert.ToBase64String(random[..1_100_000]));
+        byte[] lines = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 120_000).Select(i => $"{i}\n")));
+        byte[] data = [.. text, .. random, .. lines, .. new byte[300_000]];
+        using var ms = new MemoryStream();
+        using (var w = new TarArchiveWriter(ms, leaveOpen: true))
+        {
+            w.WriteEntry(new Occystrap.Abstractions.LayerEntry("data/mixed.bin", Occystrap.Abstractions.EntryKind.File, data.Length) { Mode = 0x1A4 }, new MemoryStream(data));
+            w.Finish();
+        }
+        string image = _dir["mixed.tar"];
+        Archives.FromLayers(image, "mixed:1", [ms.ToArray()]);
+
+        string Blobs(string name, string? wrapper, Dictionary<string, string?>? env)
+        {
+            string layout = _dir[name];
+            string[] args = ["process", $"tar://{image}", $"oci-layout://{layout}"];
+            var r = wrapper is null ? Run(Tooling.Occystrap, args, env) : Run(wrapper, ["-c", "0", Tooling.Occystrap, .. args], env);
+            r.Code.Should().Be(0, r.ToString());
+            return string.Join(",", Directory.GetFiles(Path.Combine(layout, "blobs", "sha256")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        }
+        string usual = Blobs("usual", null, null);
+        // The host is precompiled for x86-64-v3: with AVX2 and AVX-512 switched off, as on an older processor,
+        // the runtime refuses that code and compiles everything itself. Nothing may change but the time.
+        string jitted = _dir["jitted.txt"];
+        string older = Blobs("older", null, new()
+        {
+            ["DOTNET_EnableAVX2"] = "0", ["DOTNET_EnableAVX512F"] = "0",
+            ["DOTNET_JitStdOutFile"] = jitted, ["DOTNET_JitDisasmSummary"] = "1",
+        });
+        // A line per method the runtime compiled: thousands when it refused the precompiled image (about 150
+        // when it used it, as it does with a build for the baseline instruction set).
+        File.ReadLines(jitted).Count().Should().BeGreaterThan(2000, "the precompiled code needs AVX2, so it is not used here");
+        string oneCore = Blobs("one-core", "taskset", null);
+        usual.Split(',').Should().HaveCount(3, "a layer, a config and a manifest");
+        older.Should().Be(usual);
+        oneCore.Should().Be(usual);
     }
 
     public static TheoryData<string[], int, string> BadInput => new()
