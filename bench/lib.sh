@@ -1,7 +1,10 @@
 # Shared by the bench scripts (source it): timing with medians.
-#   measure NAME SETUP COMMAND...  runs SETUP untimed, then COMMAND, $runs times; keeps the median
+#   measure NAME SETUP COMMAND...  runs SETUP untimed, then sync, then COMMAND, $runs times; keeps the median
 #                                  seconds in median[NAME] and the highest peak RSS (MiB) in rss[NAME],
-#                                  and prints the median with MB/s over $mb
+#                                  and prints the median with MB/s over $mb. The sync lets the page cache
+#                                  write back what earlier runs and set-ups wrote (an image pushed into the
+#                                  source registry, the last run's output), so that no run pays for another's
+#                                  writes
 #   none                           a SETUP that does nothing
 #   ratio A B                      median[A] / median[B]
 declare -A median rss
@@ -11,6 +14,7 @@ measure() {
   local times=() start end peak=0 kb
   for _ in $(seq "$runs"); do
     $setup
+    sync
     start=$(date +%s.%N)
     /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
     end=$(date +%s.%N)

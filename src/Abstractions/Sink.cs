@@ -27,7 +27,11 @@ public interface IImageSink : IAsyncDisposable
     /// </summary>
     IReadOnlyCollection<LayerCompression> StoredCompressions { get; }
 
-    /// <summary>How many layers at once, for a <see cref="LayerDelivery.DistinctInParallel"/> sink with its own setting; null takes <c>-j</c>.</summary>
+    /// <summary>
+    /// How many layers are read at once, for a <see cref="LayerDelivery.DistinctInParallel"/> sink with its own setting;
+    /// null takes <c>-j</c>. A layer whose stream was read to its end lets the next one start while its
+    /// <see cref="WriteLayerAsync"/> finishes, so up to twice as many calls may be in progress.
+    /// </summary>
     int? ParallelLayers => null;
 
     /// <summary>

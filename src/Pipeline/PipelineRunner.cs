@@ -37,6 +37,8 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
         // stageResults[p][i]: layer i as filter p receives it, for filters that observe layers.
         var stageResults = filters.Select(f => f.ObservesLayers ? new LayerResult[layers.Count] : null).ToArray();
         var passthrough = new Dictionary<(Digest, LayerCompression), Task<(LayerResult, LayerResult)>>();
+        int parallel = inOrder ? 1 : Math.Max(1, sink.ParallelLayers ?? options.Parallel);
+        var slots = parallel > 1 ? new LayerSlots(parallel) : null;
         long bytes = 0;
         int rewritten = 0, copied = 0, fromCache = 0;
 
@@ -65,13 +67,13 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 
             Task<(LayerResult, LayerResult)> work;
             bool first = true;
-            if (looked || inOrder) work = WriteLayerAsync(source, layer, i, stages, compressed, sink, ct);
+            if (looked || inOrder) work = WriteLayerAsync(source, layer, i, stages, compressed, sink, slots, ct);
             else
             {
                 lock (passthrough)
                 {
                     first = !passthrough.TryGetValue((layer.DiffId, form), out work!);
-                    if (first) passthrough[(layer.DiffId, form)] = work = CopyOrReuseAsync(source, layer, i, compressed, sink, ct);
+                    if (first) passthrough[(layer.DiffId, form)] = work = CopyOrReuseAsync(source, layer, i, compressed, sink, slots, ct);
                 }
             }
             var (written, original) = await work.ConfigureAwait(false);
@@ -85,16 +87,16 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
                     stage[i] = taps.TryGetValue(p, out var tap) ? new LayerResult(i, tap.Digest, tap.Size) : original with { Index = i };
         }
 
-        int parallel = inOrder ? 1 : Math.Max(1, sink.ParallelLayers ?? options.Parallel);
         if (parallel == 1)
         {
             for (int i = 0; i < layers.Count; i++) await Layer(i).ConfigureAwait(false);
         }
         else
         {
-            // Largest first, so that the longest transfer is not the one left running alone at the end.
+            // Largest first, so that the longest transfer is not the one left running alone at the end. The slots
+            // bound the layers being read; as many again may be finishing (their destination committing them).
             var order = Enumerable.Range(0, layers.Count).OrderByDescending(i => layers[i].StoredSize ?? 0).ToList();
-            await Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = ct },
+            await Parallel.ForEachAsync(order, new ParallelOptions { MaxDegreeOfParallelism = 2 * parallel, CancellationToken = ct },
                 async (i, _) => await Layer(i).ConfigureAwait(false)).ConfigureAwait(false);
         }
 
@@ -148,7 +150,7 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 
     /// <summary>A layer no filter looks at: not read at all when the sink has its blob already or can mount it, else copied.</summary>
     private async Task<(LayerResult Written, LayerResult Original)> CopyOrReuseAsync(
-        IImageSource source, ISourceLayer layer, int i, bool compressed, IImageSink sink, CancellationToken ct)
+        IImageSource source, ISourceLayer layer, int i, bool compressed, IImageSink sink, LayerSlots? slots, CancellationToken ct)
     {
         if (compressed && layer.BlobDigest is { } blob && layer.StoredSize is { } size)
         {
@@ -163,19 +165,20 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
                 return (reused, reused);
             }
         }
-        return await WriteLayerAsync(source, layer, i, [], compressed, sink, ct).ConfigureAwait(false);
+        return await WriteLayerAsync(source, layer, i, [], compressed, sink, slots, ct).ConfigureAwait(false);
     }
 
     /// <returns>The layer as written, and the layer as it was read (its original digest and size).</returns>
     private async Task<(LayerResult Written, LayerResult Original)> WriteLayerAsync(
-        IImageSource source, ISourceLayer layer, int i, List<LayerStage> stages, bool compressed, IImageSink sink, CancellationToken ct)
+        IImageSource source, ISourceLayer layer, int i, List<LayerStage> stages, bool compressed, IImageSink sink, LayerSlots? slots, CancellationToken ct)
     {
+        using var slot = slots is null ? null : await slots.TakeAsync(ct).ConfigureAwait(false);
         string label = $"layer {i + 1}/{source.Layers.Count} {layer.DiffId.Short}";
         string what = $"{label} of {source.Name}";
         using var task = progress.Start(label, layer.StoredSize);
         try
         {
-            return await WriteLayerAsync(source, layer, i, stages, compressed, sink, task, label, what, ct).ConfigureAwait(false);
+            return await WriteLayerAsync(source, layer, i, stages, compressed, sink, task, slot, label, what, ct).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -202,9 +205,9 @@ public sealed class PipelineRunner(ILogger log, IProgressReporter progress)
 
     private async Task<(LayerResult Written, LayerResult Original)> WriteLayerAsync(
         IImageSource source, ISourceLayer layer, int i, List<LayerStage> stages, bool compressed, IImageSink sink,
-        IProgressTask task, string label, string what, CancellationToken ct)
+        IProgressTask task, LayerSlots.Slot? slot, string label, string what, CancellationToken ct)
     {
-        Stream stored = new ProgressReadStream(await layer.OpenAsync(ct).ConfigureAwait(false), task);
+        Stream stored = new ProgressReadStream(await layer.OpenAsync(ct).ConfigureAwait(false), task, slot is null ? null : slot.Release);
         // A blob never grows past the size its descriptor declares: a source that keeps sending is stopped.
         if (layer.StoredSize is { } declared) stored = new DeclaredSizeStream(stored, declared, what);
         // A blob passed on compressed that no verified digest names (a docker-save layer) must still be

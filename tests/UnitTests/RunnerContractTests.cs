@@ -84,16 +84,118 @@ public sealed class RunnerContractTests : IDisposable
     }
 
     [Fact]
-    public async Task A_parallel_sink_gets_each_distinct_layer_once_and_no_more_at_a_time_than_asked()
+    public async Task A_parallel_sink_gets_each_distinct_layer_once_and_no_more_read_at_a_time_than_asked()
     {
         var random = RandomImage.Create([3000, 5000, 7000, 9000]);
         var layers = random.StoredLayers;
-        var source = RandomImage.Build(random.Name, [layers[0], layers[1], layers[2], layers[3], layers[1]], ManifestFormat.Oci);
-        var sink = new InMemoryImageSink();
+        var source = new CountingSource(RandomImage.Build(random.Name, [layers[0], layers[1], layers[2], layers[3], layers[1]], ManifestFormat.Oci));
+        var sink = new FinishingSink(readersNeeded: 0);
         await Run(source, sink, parallel: 2);
         sink.Writes.Should().HaveCount(4);
-        sink.MaxConcurrentWrites.Should().BeInRange(1, 2);
+        source.MaxReading.Should().BeInRange(1, 2);
+        sink.MaxInSink.Should().BeInRange(1, 4);
         sink.Manifest!.Descriptor.Digest.Should().Be(source.Manifest!.Descriptor.Digest);
+    }
+
+    [Fact]
+    public async Task A_layer_read_to_its_end_gives_its_place_to_the_next_while_the_sink_finishes_it()
+    {
+        // Each layer stays in the sink after its bytes are read until three layers have been read: with -j 2 that
+        // happens only if the third starts while the first two are still being finished (as a registry commits a blob).
+        var source = new CountingSource(RandomImage.Create([3000, 5000, 7000, 9000]));
+        var sink = new FinishingSink(readersNeeded: 3);
+        await Run(source, sink, parallel: 2);
+        sink.HeldUp.Should().BeFalse("the third layer must not wait for the first two to be committed");
+        sink.Writes.Should().HaveCount(4);
+        source.MaxReading.Should().BeInRange(1, 2, "no more layers are read at once than -j");
+        sink.MaxInSink.Should().BeInRange(3, 4, "as many again may be finishing");
+        sink.Manifest!.Descriptor.Digest.Should().Be(source.Manifest!.Descriptor.Digest);
+    }
+
+    private static void Raise(ref int now, ref int max)
+    {
+        int n = Interlocked.Increment(ref now);
+        for (int seen; n > (seen = Volatile.Read(ref max)) && Interlocked.CompareExchange(ref max, n, seen) != seen;) { }
+    }
+
+    /// <summary>Counts the layers whose stream is open and not yet read to its end, the most at once.</summary>
+    private sealed class CountingSource(InMemoryImageSource inner) : IImageSource
+    {
+        private int _reading, _maxReading;
+
+        public int MaxReading => _maxReading;
+        public ImageName Name => inner.Name;
+        public ReadOnlyMemory<byte> Config => inner.Config;
+        public ImageDocument? Manifest => inner.Manifest;
+        public IReadOnlyList<ISourceLayer> Layers => [.. inner.StoredLayers.Select(l => new Layer(l, this))];
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+
+        private sealed class Layer(InMemoryLayer layer, CountingSource counts) : ISourceLayer
+        {
+            public int Index => layer.Index;
+            public Digest DiffId => layer.DiffId;
+            public LayerCompression Compression => layer.Compression;
+            public Digest? BlobDigest => layer.BlobDigest;
+            public long? StoredSize => layer.StoredSize;
+            public string? MediaType => layer.MediaType;
+
+            public async Task<Stream> OpenAsync(CancellationToken cancellationToken)
+            {
+                Raise(ref counts._reading, ref counts._maxReading);
+                return new EndStream(await layer.OpenAsync(cancellationToken), () => Interlocked.Decrement(ref counts._reading));
+            }
+        }
+
+        /// <summary>Says its end before it returns it, so the count drops before the runner hears of the end.</summary>
+        private sealed class EndStream(Stream inner, Action atEnd) : Occystrap.Formats.IO.ReadOnlyStream
+        {
+            private Action? _atEnd = atEnd;
+
+            public override int Read(Span<byte> buffer)
+            {
+                int n = inner.Read(buffer);
+                if (n == 0 && buffer.Length > 0) Interlocked.Exchange(ref _atEnd, null)?.Invoke();
+                return n;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps each layer after reading it whole until <c>readersNeeded</c> layers have been read (or 10 s pass, which it
+    /// records as held up), then stores it: the time a registry takes to commit a blob it has received.
+    /// </summary>
+    private sealed class FinishingSink(int readersNeeded) : InMemoryImageSink
+    {
+        private readonly TaskCompletionSource _enoughRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _inSink, _maxInSink, _read;
+
+        public int MaxInSink => _maxInSink;
+
+        public bool HeldUp { get; private set; }
+
+        public override async Task<StoredLayer> WriteLayerAsync(LayerContent layer, CancellationToken cancellationToken)
+        {
+            Raise(ref _inSink, ref _maxInSink);
+            try
+            {
+                var bytes = new MemoryStream();
+                await Task.Yield();
+                await layer.Stream.CopyToAsync(bytes, cancellationToken);
+                if (Interlocked.Increment(ref _read) >= readersNeeded) _enoughRead.TrySetResult();
+                if (await Task.WhenAny(_enoughRead.Task, Task.Delay(TimeSpan.FromSeconds(10), cancellationToken)) != _enoughRead.Task) HeldUp = true;
+                return await base.WriteLayerAsync(new LayerContent(layer.Index, new MemoryStream(bytes.ToArray()), layer.Compression, () => (layer.DiffId, layer.Size))
+                {
+                    MediaType = layer.MediaType,
+                    KnownDiffId = layer.KnownDiffId,
+                    KnownBlobDigest = layer.KnownBlobDigest,
+                    KnownLength = layer.KnownLength,
+                }, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inSink);
+            }
+        }
     }
 
     [Fact]
