@@ -5,24 +5,37 @@
 #                                  write back what earlier runs and set-ups wrote (an image pushed into the
 #                                  source registry, the last run's output), so that no run pays for another's
 #                                  writes
+#   time_once NAME SETUP COMMAND...  one such run, added to NAME's runs; for interleaving the runs of
+#                                  several commands (A B A B ... rather than A A A B B B), so that the
+#                                  machine's moods fall on each alike
+#   settle NAME                    the median and peak RSS of NAME's runs so far, as measure keeps them
 #   none                           a SETUP that does nothing
 #   ratio A B                      median[A] / median[B]
-declare -A median rss
+declare -A median rss runs_of peak_of
 none() { :; }
-measure() {
+time_once() {
   local name=$1 setup=$2; shift 2
-  local times=() start end peak=0 kb
-  for _ in $(seq "$runs"); do
-    $setup
-    sync
-    start=$(date +%s.%N)
-    /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
-    end=$(date +%s.%N)
-    times+=("$(echo "$end - $start" | bc -l)")
-    kb=$(tail -n 1 "$work/rss"); [ "$kb" -gt "$peak" ] && peak=$kb
-  done
-  rss[$name]=$(( peak / 1024 ))
-  median[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  local start end kb
+  $setup
+  sync
+  start=$(date +%s.%N)
+  /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
+  end=$(date +%s.%N)
+  runs_of[$name]="${runs_of[$name]:-} $(echo "$end - $start" | bc -l)"
+  kb=$(tail -n 1 "$work/rss"); [ "$kb" -gt "${peak_of[$name]:-0}" ] && peak_of[$name]=$kb
+  return 0
+}
+settle() {
+  local name=$1
+  rss[$name]=$(( ${peak_of[$name]:-0} / 1024 ))
+  # shellcheck disable=SC2086
+  median[$name]=$(printf '%s\n' ${runs_of[$name]} | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+}
+measure() {
+  local name=$1
+  runs_of[$name]=""; peak_of[$name]=0
+  for _ in $(seq "$runs"); do time_once "$@"; done
+  settle "$name"
   if [ -n "${quiet_measure:-}" ]; then return; fi
   printf '%-34s median %6.2f s  %7.1f MB/s\n' "$name" "${median[$name]}" "$(echo "$mb / ${median[$name]}" | bc -l)"
 }

@@ -15,6 +15,7 @@
 #   redundant  seq output and repeated log lines, 300 MB in 6 layers
 #   debian     a Debian minbase root file system (debootstrap), one layer
 # and then start-up: a tiny archive copied tar -> tar, and --help.
+# The two tools take turns run by run, and every timed run starts after a sync (bench/lib.sh).
 # Each push goes to a freshly started, empty registry and skopeo's blob-info cache is removed first,
 # so neither tool can skip blobs an earlier run left. The source registry holds skopeo's own push of
 # each image, so both tools pull the same blobs.
@@ -89,16 +90,27 @@ for kind in "${kinds[@]}"; do
   skopeo copy --quiet --dest-tls-verify=false "docker-archive:$img" "docker://127.0.0.1:$src/$repo:1"
   echo "$kind: $mb MB" >&2
 
-  measure o-pull-$kind clean_out "$occy" --insecure process "registry://127.0.0.1:$src/$repo:1" "tar://$work/out.tar"
-  measure s-pull-$kind clean_out skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/$repo:1" "docker-archive:$work/out.tar:$repo:1"
-  measure o-push-$kind fresh_dst "$occy" --insecure process "tar://$img" "registry://127.0.0.1:$dst/$repo:1"
-  o_pct=$(echo "scale=1; 100 * $(pushed_bytes "$repo") / $plain" | bc -l)
-  keep_blobs "$repo"
-  measure f-push-$kind fresh_dst bash bench/upload-blobs.sh "$work/blobs" "127.0.0.1:$dst" "$repo"
-  measure s-push-$kind fresh_dst skopeo copy --quiet --dest-tls-verify=false "docker-archive:$img" "docker://127.0.0.1:$dst/$repo:1"
-  s_pct=$(echo "scale=1; 100 * $(pushed_bytes "$repo") / $plain" | bc -l)
-  measure o-copy-$kind fresh_dst "$occy" --insecure process "registry://127.0.0.1:$src/$repo:1" "registry://127.0.0.1:$dst/$repo:1"
-  measure s-copy-$kind fresh_dst skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false "docker://127.0.0.1:$src/$repo:1" "docker://127.0.0.1:$dst/$repo:1"
+  # The tools take turns, run by run, so that the machine's moods fall on both alike.
+  for r in $(seq "$runs"); do
+    time_once o-pull-$kind clean_out "$occy" --insecure process "registry://127.0.0.1:$src/$repo:1" "tar://$work/out.tar"
+    time_once s-pull-$kind clean_out skopeo copy --quiet --src-tls-verify=false "docker://127.0.0.1:$src/$repo:1" "docker-archive:$work/out.tar:$repo:1"
+  done
+  for r in $(seq "$runs"); do
+    time_once o-push-$kind fresh_dst "$occy" --insecure process "tar://$img" "registry://127.0.0.1:$dst/$repo:1"
+    if [ "$r" = 1 ]; then
+      o_pct=$(echo "scale=1; 100 * $(pushed_bytes "$repo") / $plain" | bc -l)
+      keep_blobs "$repo"
+    fi
+    time_once f-push-$kind fresh_dst bash bench/upload-blobs.sh "$work/blobs" "127.0.0.1:$dst" "$repo"
+    time_once s-push-$kind fresh_dst skopeo copy --quiet --dest-tls-verify=false "docker-archive:$img" "docker://127.0.0.1:$dst/$repo:1"
+    [ "$r" != 1 ] || s_pct=$(echo "scale=1; 100 * $(pushed_bytes "$repo") / $plain" | bc -l)
+  done
+  for r in $(seq "$runs"); do
+    time_once o-copy-$kind fresh_dst "$occy" --insecure process "registry://127.0.0.1:$src/$repo:1" "registry://127.0.0.1:$dst/$repo:1"
+    time_once s-copy-$kind fresh_dst skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false "docker://127.0.0.1:$src/$repo:1" "docker://127.0.0.1:$dst/$repo:1"
+  done
+  for w in pull push copy; do settle o-$w-$kind; settle s-$w-$kind; done
+  settle f-push-$kind
   row "$kind" pull o-pull-$kind s-pull-$kind
   row "$kind" push o-push-$kind s-push-$kind "$o_pct" "$s_pct"
   row "$kind" floor f-push-$kind s-push-$kind
@@ -109,10 +121,13 @@ done
 tiny=$PWD/artifacts/sample-image.tar
 image_runs=$runs
 runs=$(( runs < 5 ? 5 : runs ))
-measure o-tiny-start clean_out "$occy" process "tar://$tiny" "tar://$work/out.tar"
-measure s-tiny-start clean_out skopeo copy --quiet "docker-archive:$tiny" "docker-archive:$work/out.tar:tiny:1"
-measure o-help-start none "$occy" --help
-measure s-help-start none skopeo --help
+for _ in $(seq "$runs"); do
+  time_once o-tiny-start clean_out "$occy" process "tar://$tiny" "tar://$work/out.tar"
+  time_once s-tiny-start clean_out skopeo copy --quiet "docker-archive:$tiny" "docker-archive:$work/out.tar:tiny:1"
+  time_once o-help-start none "$occy" --help
+  time_once s-help-start none skopeo --help
+done
+for n in o-tiny-start s-tiny-start o-help-start s-help-start; do settle $n; done
 row tiny tar o-tiny-start s-tiny-start
 row help help o-help-start s-help-start
 
