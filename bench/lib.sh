@@ -9,6 +9,7 @@
 #                                  several commands (A B A B ... rather than A A A B B B), so that the
 #                                  machine's moods fall on each alike
 #   settle NAME                    the median and peak RSS of NAME's runs so far, as measure keeps them
+#                                  (BENCH_VERBOSE=1 prints each run's seconds on stderr)
 #   none                           a SETUP that does nothing
 #   ratio A B                      median[A] / median[B]
 declare -A median rss runs_of peak_of
@@ -22,6 +23,7 @@ time_once() {
   /usr/bin/time -f %M -o "$work/rss" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
   end=$(date +%s.%N)
   runs_of[$name]="${runs_of[$name]:-} $(echo "$end - $start" | bc -l)"
+  [ -z "${BENCH_VERBOSE:-}" ] || printf '%-20s %6.2f s\n' "$name" "$(echo "$end - $start" | bc -l)" >&2
   kb=$(tail -n 1 "$work/rss"); [ "$kb" -gt "${peak_of[$name]:-0}" ] && peak_of[$name]=$kb
   return 0
 }
