@@ -25,6 +25,24 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void A_copy_between_archives_loads_no_http_stack_and_no_code_generation()
+    {
+        // The start-up trace names the assemblies each step loaded. Sharing the contract with plugins once loaded the
+        // whole closure of the contract's references (about 15 assemblies a tar copy never uses), and the redaction
+        // of a URI loaded the regular expressions it did not run.
+        var r = OccyWith(new Dictionary<string, string?> { ["OCCYSTRAP_TRACE_STARTUP"] = "1" },
+            "process", $"tar://{SampleImage}", $"tar://{_dir["out.tar"]}");
+        r.Code.Should().Be(0, r.ToString());
+        var loaded = r.Stderr.Split('\n')
+            .Where(l => l.StartsWith("startup:", StringComparison.Ordinal) && l.Contains("(loaded: ", StringComparison.Ordinal))
+            .SelectMany(l => l[(l.IndexOf("(loaded: ", StringComparison.Ordinal) + 9)..].TrimEnd(')').Split(", ", StringSplitOptions.RemoveEmptyEntries))
+            .ToList();
+        loaded.Should().Contain(["Occystrap.Inputs.Tarball", "Occystrap.Outputs.Tarball", "System.Private.CoreLib"]);
+        loaded.Should().NotContain(["System.Net.Http", "System.Net.Sockets", "System.Reflection.Emit.Lightweight", "System.Linq.Expressions",
+            "System.Text.RegularExpressions", "System.IO.Compression.Brotli"]);
+    }
+
+    [Fact]
     public void The_tool_carries_its_runtime_and_runs_with_the_installed_dotnet_hidden()
     {
         // The installed runtime's folder (…/shared/Microsoft.NETCore.App/10.x), three levels up: the .NET root.

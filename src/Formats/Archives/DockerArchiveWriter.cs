@@ -156,7 +156,7 @@ public sealed class DockerArchiveWriter : IImageSink
 
         var name = _nameOverride ?? image.Name;
         var tags = new JsonArray();
-        if (!name.IsUnnamed && name.Tag is not null) tags.Add(name.ToString());
+        if (!name.IsUnnamed && name.Tag is not null) tags.Add(JsonValue.Create(name.ToString()));
         var manifest = new JsonArray
         {
             new JsonObject

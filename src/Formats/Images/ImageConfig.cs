@@ -97,7 +97,8 @@ public sealed class ImageConfig
         if (parsed.DiffIds.SequenceEqual(diffIds)) return config;
         var root = (JsonObject)parsed.Json.DeepClone();
         var array = new JsonArray();
-        foreach (var d in diffIds) array.Add(d.ToString());
+        // JsonValue.Create, not Add<string>: the generic Add goes through the serializer's reflection-based resolver.
+        foreach (var d in diffIds) array.Add(JsonValue.Create(d.ToString()));
         root["rootfs"]!["diff_ids"] = array;
         return JsonText.Serialize(root);
     }
