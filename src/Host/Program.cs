@@ -10,7 +10,7 @@ public static class Program
     {
         StartupTrace.Mark("main");
         // Help and version need neither digests nor JSON.
-        if (args.Length > 0 && !args.Any(a => a is "-h" or "-?" or "--help" or "--version" or "help")) Warm();
+        if (args.Length > 0 && !args.Any(a => a is "-h" or "-?" or "--help" or "--version" or "help")) Warm(HttpWarmUp.Wanted(args));
         var globals = new GlobalOptionSet();
         var root = CommandTree.Build(globals, RunAsync);
         var parse = root.Parse(args);
@@ -46,13 +46,15 @@ public static class Program
     }
 
     /// <summary>
-    /// Start-up work that nearly every command needs later (the OpenSSL digests, the JSON reader, the thread pool)
-    /// is started on another core while this one parses the command line.
+    /// Start-up work that nearly every command needs later (the OpenSSL digests, the JSON reader, the thread pool,
+    /// and for a registry the HTTP stack) is started on another core while this one parses the command line.
     /// </summary>
-    private static void Warm() => ThreadPool.UnsafeQueueUserWorkItem(_ =>
+    private static void Warm(bool http) => ThreadPool.UnsafeQueueUserWorkItem(_ =>
     {
         try
         {
+            // The first request of a registry command comes soonest: its warm-up goes first.
+            if (http) HttpWarmUp.RunAsync().GetAwaiter().GetResult();
             System.Security.Cryptography.SHA256.HashData(ReadOnlySpan<byte>.Empty);
             System.Text.Json.Nodes.JsonNode.Parse("{\"a\":[1,\"b\"]}");
         }
