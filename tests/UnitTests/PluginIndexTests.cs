@@ -38,4 +38,17 @@ public sealed class PluginIndexTests : IDisposable
             Environment.SetEnvironmentVariable("XDG_CACHE_HOME", before);
         }
     }
+
+    [Fact]
+    public void The_shared_set_follows_references_through_the_files_beside_the_host_and_stops_at_what_is_not_there()
+    {
+        // A host folder holding the toolkit, the contracts and the zstd library, but not System.IO.Hashing or the framework.
+        string bin = Path.GetDirectoryName(typeof(Occystrap.Formats.Tar.TarArchiveReader).Assembly.Location)!;
+        foreach (var name in new[] { "Occystrap.Formats.dll", "Occystrap.Abstractions.dll", "ZstdSharp.dll" })
+            File.Copy(Path.Combine(bin, name), Path.Combine(_dir.Path, name));
+        var names = PluginLoadContext.SharedNames([typeof(Occystrap.Formats.Tar.TarArchiveReader).Assembly], _dir.Path);
+        Assert.Equal(["Occystrap.Abstractions", "Occystrap.Formats", "ZstdSharp"], names.Order(StringComparer.Ordinal));
+        // Beside the real host, the framework's assemblies the toolkit reads through are shared as well.
+        Assert.Contains("System.IO.Hashing", PluginLoadContext.SharedNames([typeof(Occystrap.Formats.Tar.TarArchiveReader).Assembly], bin));
+    }
 }
