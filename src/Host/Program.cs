@@ -47,22 +47,32 @@ public static class Program
 
     /// <summary>
     /// Start-up work that nearly every command needs later (the OpenSSL digests, the JSON reader, the thread pool,
-    /// and for a registry the HTTP stack) is started on another core while this one parses the command line.
+    /// and for a registry the HTTP stack) is started on another core while this one parses the command line. It
+    /// awaits rather than blocks, so a warm-up that waits (up to its 2 s) holds no thread of the pool.
     /// </summary>
-    private static void Warm(bool http) => ThreadPool.UnsafeQueueUserWorkItem(_ =>
+    private static void Warm(bool http) => _ = Task.Run(async () =>
     {
+        // Only a head start: the real use reports any failure.
+        // The first request of a registry command comes soonest: its warm-up goes first.
+        if (http)
+        {
+            try
+            {
+                await HttpWarmUp.RunAsync().ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+            }
+        }
         try
         {
-            // The first request of a registry command comes soonest: its warm-up goes first.
-            if (http) HttpWarmUp.RunAsync().GetAwaiter().GetResult();
             System.Security.Cryptography.SHA256.HashData(ReadOnlySpan<byte>.Empty);
             System.Text.Json.Nodes.JsonNode.Parse("{\"a\":[1,\"b\"]}");
         }
         catch (Exception)
         {
-            // only a head start: the real use reports any failure
         }
-    }, null);
+    });
 
     /// <summary>One line on stderr and the exit code: 2 for usage errors, 130 for an interrupt, 1 otherwise.</summary>
     internal static int Report(Exception e, bool debug)
