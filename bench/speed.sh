@@ -67,7 +67,6 @@ keep_blobs() {
 }
 
 source bench/lib.sh
-quiet_measure=1
 rows=()
 row() { # KIND WORK OCCY_NAME SKOPEO_NAME [OCCY_PCT SKOPEO_PCT]
   rows+=("$(printf '| %-9s | %-4s | %7.2f s | %7.2f s | %5.2f | %4s / %-4s | %s |' "$1" "$2" "${median[$3]}" "${median[$4]}" \

@@ -130,16 +130,9 @@ public sealed class RunnerContractTests : IDisposable
         public IReadOnlyList<ISourceLayer> Layers => [.. inner.StoredLayers.Select(l => new Layer(l, this))];
         public ValueTask DisposeAsync() => inner.DisposeAsync();
 
-        private sealed class Layer(InMemoryLayer layer, CountingSource counts) : ISourceLayer
+        private sealed class Layer(InMemoryLayer layer, CountingSource counts) : LayerOver(layer)
         {
-            public int Index => layer.Index;
-            public Digest DiffId => layer.DiffId;
-            public LayerCompression Compression => layer.Compression;
-            public Digest? BlobDigest => layer.BlobDigest;
-            public long? StoredSize => layer.StoredSize;
-            public string? MediaType => layer.MediaType;
-
-            public async Task<Stream> OpenAsync(CancellationToken cancellationToken)
+            public override async Task<Stream> OpenAsync(CancellationToken cancellationToken)
             {
                 Raise(ref counts._reading, ref counts._maxReading);
                 return new EndStream(await layer.OpenAsync(cancellationToken), () => Interlocked.Decrement(ref counts._reading));
@@ -353,21 +346,30 @@ public sealed class RunnerContractTests : IDisposable
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-        private sealed class Gated(InMemoryLayer layer) : ISourceLayer
+        private sealed class Gated(InMemoryLayer layer) : LayerOver(layer)
         {
             public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            public int Index => layer.Index;
-            public Digest DiffId => layer.DiffId;
-            public LayerCompression Compression => layer.Compression;
-            public Digest? BlobDigest => layer.BlobDigest;
-            public long? StoredSize => layer.StoredSize;
-            public string? MediaType => layer.MediaType;
 
-            public ValueTask WhenAvailableAsync(CancellationToken cancellationToken) => new(Arrived.Task.WaitAsync(cancellationToken));
+            public override ValueTask WhenAvailableAsync(CancellationToken cancellationToken) => new(Arrived.Task.WaitAsync(cancellationToken));
 
-            public Task<Stream> OpenAsync(CancellationToken cancellationToken) =>
+            public override Task<Stream> OpenAsync(CancellationToken cancellationToken) =>
                 Arrived.Task.IsCompletedSuccessfully ? layer.OpenAsync(cancellationToken) : throw new InvalidOperationException("opened before it arrived");
         }
+    }
+
+    /// <summary>A test kit layer seen through a source of a test's own: what it says of itself, and how it opens.</summary>
+    private abstract class LayerOver(InMemoryLayer layer) : ISourceLayer
+    {
+        public int Index => layer.Index;
+        public Digest DiffId => layer.DiffId;
+        public LayerCompression Compression => layer.Compression;
+        public Digest? BlobDigest => layer.BlobDigest;
+        public long? StoredSize => layer.StoredSize;
+        public string? MediaType => layer.MediaType;
+
+        public virtual ValueTask WhenAvailableAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public abstract Task<Stream> OpenAsync(CancellationToken cancellationToken);
     }
 
     private sealed class DropFirstFiles : IImageFilter, ILayerEntryFilter
